@@ -1,0 +1,887 @@
+/*
+ * The request path: resolve the identity, decide in the zone, tell the
+ * upstream who is calling, and answer denials; the header filter adds the
+ * usage headers to whatever response goes out.
+ */
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_usage_gate_module.h"
+#include "ug_fmt.h"
+
+
+typedef struct {
+    ngx_str_t                     name;
+    ngx_table_elt_t              *first;
+    ngx_uint_t                    count;
+} ngx_http_usage_gate_hdr_t;
+
+
+static ngx_int_t ngx_http_usage_gate_identity(ngx_http_request_t *r,
+    ngx_http_usage_gate_loc_conf_t *lcf, ngx_http_usage_gate_ctx_t *ctx,
+    ngx_str_t *plan, ngx_str_t *detail);
+static ngx_int_t ngx_http_usage_gate_from_headers(ngx_http_request_t *r,
+    ngx_http_usage_gate_ctx_t *ctx, ngx_str_t *plan, ngx_str_t *detail);
+static ngx_int_t ngx_http_usage_gate_anon(ngx_http_request_t *r,
+    ngx_http_usage_gate_loc_conf_t *lcf, ngx_http_usage_gate_ctx_t *ctx);
+static ngx_int_t ngx_http_usage_gate_upstream_headers(ngx_http_request_t *r,
+    ngx_http_usage_gate_ctx_t *ctx);
+static ngx_int_t ngx_http_usage_gate_deny(ngx_http_request_t *r,
+    ngx_http_usage_gate_loc_conf_t *lcf, ngx_http_usage_gate_ctx_t *ctx);
+static ngx_int_t ngx_http_usage_gate_send_json(ngx_http_request_t *r,
+    ngx_uint_t status, u_char *body, size_t len);
+static ngx_int_t ngx_http_usage_gate_reject(ngx_http_request_t *r,
+    ngx_http_usage_gate_loc_conf_t *lcf, ngx_uint_t status,
+    ngx_str_t *detail);
+static void ngx_http_usage_gate_cleanup(void *data);
+static ngx_int_t ngx_http_usage_gate_header_filter(ngx_http_request_t *r);
+static ngx_int_t ngx_http_usage_gate_add_header(ngx_http_request_t *r,
+    ngx_list_t *list, char *name, u_char *value, size_t len);
+
+
+static ngx_http_output_header_filter_pt  ngx_http_next_header_filter;
+
+static ngx_str_t  ngx_http_usage_gate_json = ngx_string("application/json");
+
+/*
+ * Headers the gate owns on the way upstream: whatever the client sent
+ * under these names is dropped, so the app sees only what the gate says.
+ */
+static ngx_str_t  ngx_http_usage_gate_owned[] = {
+    ngx_string("X-User-Id"),
+    ngx_string("X-Org-Id"),
+    ngx_string("X-Plan"),
+    ngx_string("X-Usage-Owner"),
+    ngx_string("X-Usage-Month-Used"),
+    ngx_string("X-Usage-Month-Remaining"),
+};
+
+
+ngx_http_usage_gate_ctx_t *
+ngx_http_usage_gate_get_ctx(ngx_http_request_t *r)
+{
+    ngx_pool_cleanup_t         *cln;
+    ngx_http_usage_gate_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_usage_gate_module);
+
+    if (ctx == NULL && (r->internal || r->filter_finalize)) {
+
+        /* an internal redirect (error_page, try_files) clears module
+         * contexts; the decision is still in the pool's cleanup list, and
+         * finding it keeps a request from being counted twice */
+
+        for (cln = r->pool->cleanup; cln; cln = cln->next) {
+            if (cln->handler == ngx_http_usage_gate_cleanup) {
+                ctx = cln->data;
+                ngx_http_set_ctx(r, ctx, ngx_http_usage_gate_module);
+                break;
+            }
+        }
+    }
+
+    return ctx;
+}
+
+
+static void
+ngx_http_usage_gate_cleanup(void *data)
+{
+    /* a marker only: see ngx_http_usage_gate_get_ctx() */
+}
+
+
+ngx_int_t
+ngx_http_usage_gate_handler(ngx_http_request_t *r)
+{
+    ngx_int_t                         rc;
+    ngx_str_t                         plan, detail;
+    ngx_pool_cleanup_t               *cln;
+    ngx_http_usage_gate_ctx_t        *ctx;
+    ngx_http_usage_gate_zone_t       *zone;
+    ngx_http_usage_gate_loc_conf_t   *lcf;
+    ngx_http_usage_gate_main_conf_t  *mcf;
+
+    static time_t                     full_logged;
+
+    lcf = ngx_http_get_module_loc_conf(r, ngx_http_usage_gate_module);
+
+    if (lcf->shm_zone == NULL) {
+        return NGX_DECLINED;
+    }
+
+    ctx = ngx_http_usage_gate_get_ctx(r);
+
+    if (ctx != NULL) {
+        /* decided once already for this request */
+        return NGX_DECLINED;
+    }
+
+    ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_usage_gate_ctx_t));
+    if (ctx == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    cln->handler = ngx_http_usage_gate_cleanup;
+    cln->data = ctx;
+
+    ngx_http_set_ctx(r, ctx, ngx_http_usage_gate_module);
+
+    mcf = ngx_http_get_module_main_conf(r, ngx_http_usage_gate_module);
+    zone = lcf->shm_zone->data;
+
+    ctx->plan = -1;
+    ctx->decided = 1;
+    ctx->headers = lcf->headers ? 1 : 0;
+
+    ngx_str_null(&plan);
+
+    rc = ngx_http_usage_gate_identity(r, lcf, ctx, &plan, &detail);
+
+    if (rc != NGX_OK) {
+        if (rc == NGX_ERROR) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        ngx_http_usage_gate_zone_count(zone, -1,
+                                 rc == NGX_HTTP_UNAUTHORIZED
+                                 ? NGX_HTTP_USAGE_GATE_ST_UNAUTHORIZED
+                                 : NGX_HTTP_USAGE_GATE_ST_BAD_REQUEST);
+
+        return ngx_http_usage_gate_reject(r, lcf, rc, &detail);
+    }
+
+    if (plan.len) {
+        ctx->plan = ug_plan_find(&mcf->plans, (char *) plan.data, plan.len);
+    }
+
+    if (ctx->plan < 0) {
+        ctx->plan = mcf->default_plan;
+    }
+
+    ctx->limits = mcf->plans.plans[ctx->plan].limits;
+
+    ctx->owner = (lcf->scope == NGX_HTTP_USAGE_GATE_SCOPE_ORG && ctx->org.len)
+                 ? ctx->org : ctx->user;
+
+    if (lcf->plans_mask && !(lcf->plans_mask & (1u << ctx->plan))) {
+        ctx->result = NGX_HTTP_USAGE_GATE_BYPASS;
+        ngx_http_usage_gate_zone_count(zone, ctx->plan,
+                                       NGX_HTTP_USAGE_GATE_ST_BYPASS);
+        goto pass;
+    }
+
+    rc = ngx_http_usage_gate_zone_decide(zone, ctx->owner.data,
+                                         ctx->owner.len, &ctx->limits,
+                                         lcf->cost,
+                                         ngx_http_usage_gate_now_us(),
+                                         &ctx->d);
+
+    if (rc == NGX_HTTP_USAGE_GATE_FULL) {
+        /* no room even after dropping stale owners: serving is worth more
+         * than counting this one request, but someone must resize */
+        if (full_logged != ngx_time()) {
+            full_logged = ngx_time();
+            ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                          "usage_gate_zone \"%V\" is full: request let "
+                          "through uncounted; increase the zone size",
+                          &zone->name);
+        }
+
+        ctx->result = NGX_HTTP_USAGE_GATE_ALLOWED;
+        ngx_http_usage_gate_zone_count(zone, ctx->plan,
+                                       NGX_HTTP_USAGE_GATE_ST_ALLOWED);
+        goto pass;
+    }
+
+    ctx->counted = 1;
+
+    switch (ctx->d.verdict) {
+
+    case UG_ALLOWED:
+        ctx->result = NGX_HTTP_USAGE_GATE_ALLOWED;
+        ngx_http_usage_gate_zone_count(zone, ctx->plan,
+                                       NGX_HTTP_USAGE_GATE_ST_ALLOWED);
+        break;
+
+    case UG_QUOTA:
+        ctx->result = lcf->dry_run ? NGX_HTTP_USAGE_GATE_DRY_RUN_QUOTA
+                                   : NGX_HTTP_USAGE_GATE_QUOTA;
+        ngx_http_usage_gate_zone_count(zone, ctx->plan, lcf->dry_run
+                                   ? NGX_HTTP_USAGE_GATE_ST_DRY_RUN_QUOTA
+                                   : NGX_HTTP_USAGE_GATE_ST_QUOTA);
+        break;
+
+    default: /* UG_RATE */
+        ctx->result = lcf->dry_run ? NGX_HTTP_USAGE_GATE_DRY_RUN_RATE
+                                   : NGX_HTTP_USAGE_GATE_RATE;
+        ngx_http_usage_gate_zone_count(zone, ctx->plan, lcf->dry_run
+                                   ? NGX_HTTP_USAGE_GATE_ST_DRY_RUN_RATE
+                                   : NGX_HTTP_USAGE_GATE_ST_RATE);
+        break;
+    }
+
+    if (ctx->d.verdict != UG_ALLOWED) {
+
+        if (!lcf->dry_run) {
+            return ngx_http_usage_gate_deny(r, lcf, ctx);
+        }
+
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                      "usage_gate: dry run: would deny owner \"%V\" "
+                      "(plan \"%s\"): %s",
+                      &ctx->owner, mcf->plans.plans[ctx->plan].name,
+                      ctx->d.verdict == UG_QUOTA
+                      ? "monthly quota reached" : "per-minute cap reached");
+    }
+
+pass:
+
+    if (ngx_http_usage_gate_upstream_headers(r, ctx) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return NGX_DECLINED;
+}
+
+
+/*
+ * Walks the identity sources in order.  Returns NGX_OK with ctx->user
+ * (and ctx->org, *plan) set, NGX_HTTP_BAD_REQUEST or NGX_HTTP_UNAUTHORIZED
+ * with *detail set, or NGX_ERROR.
+ */
+static ngx_int_t
+ngx_http_usage_gate_identity(ngx_http_request_t *r,
+    ngx_http_usage_gate_loc_conf_t *lcf, ngx_http_usage_gate_ctx_t *ctx,
+    ngx_str_t *plan, ngx_str_t *detail)
+{
+    ngx_int_t    rc;
+    ngx_uint_t   i, *source;
+
+    source = lcf->identity->elts;
+
+    for (i = 0; i < lcf->identity->nelts; i++) {
+
+        switch (source[i]) {
+
+        case NGX_HTTP_USAGE_GATE_ID_HEADER:
+            if (lcf->trusted == NULL
+                || ngx_cidr_match(r->connection->sockaddr, lcf->trusted)
+                   != NGX_OK)
+            {
+                /* anyone may send these headers: only a trusted proxy's
+                 * word counts, and the rest are dropped later */
+                continue;
+            }
+
+            rc = ngx_http_usage_gate_from_headers(r, ctx, plan, detail);
+
+            if (rc == NGX_DECLINED) {
+                continue;
+            }
+
+            return rc;
+
+        case NGX_HTTP_USAGE_GATE_ID_ANON:
+            return ngx_http_usage_gate_anon(r, lcf, ctx);
+
+        default:
+            continue;
+        }
+    }
+
+    ngx_str_set(detail, "Not authenticated: no identity source matched "
+                        "this request");
+
+    return NGX_HTTP_UNAUTHORIZED;
+}
+
+
+static ngx_int_t
+ngx_http_usage_gate_from_headers(ngx_http_request_t *r,
+    ngx_http_usage_gate_ctx_t *ctx, ngx_str_t *plan, ngx_str_t *detail)
+{
+    int                         id;
+    u_char                     *p;
+    size_t                      len;
+    const char                 *why;
+    ngx_uint_t                  i, k;
+    ngx_list_part_t            *part;
+    ngx_table_elt_t            *h;
+    ngx_http_usage_gate_hdr_t   hdr[3];
+
+    ngx_str_set(&hdr[0].name, "X-User-Id");
+    ngx_str_set(&hdr[1].name, "X-Org-Id");
+    ngx_str_set(&hdr[2].name, "X-Plan");
+
+    for (k = 0; k < 3; k++) {
+        hdr[k].first = NULL;
+        hdr[k].count = 0;
+    }
+
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                break;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        for (k = 0; k < 3; k++) {
+            if (h[i].key.len == hdr[k].name.len
+                && ngx_strncasecmp(h[i].key.data, hdr[k].name.data,
+                                   hdr[k].name.len) == 0)
+            {
+                if (hdr[k].count++ == 0) {
+                    hdr[k].first = &h[i];
+                }
+                break;
+            }
+        }
+    }
+
+    if (hdr[0].count == 0) {
+        return NGX_DECLINED;
+    }
+
+    for (k = 0; k < 3; k++) {
+
+        if (hdr[k].count == 0) {
+            continue;
+        }
+
+        if (hdr[k].count > 1) {
+            why = "was sent more than once";
+
+        } else {
+            id = ug_id_check(hdr[k].first->value.data,
+                             hdr[k].first->value.len);
+            if (id == UG_ID_OK) {
+                continue;
+            }
+
+            why = ug_id_strerror(id);
+        }
+
+        len = hdr[k].name.len + sizeof(" header ") - 1 + ngx_strlen(why);
+
+        p = ngx_pnalloc(r->pool, len);
+        if (p == NULL) {
+            return NGX_ERROR;
+        }
+
+        detail->data = p;
+        detail->len = ngx_sprintf(p, "%V header %s", &hdr[k].name, why) - p;
+
+        return NGX_HTTP_BAD_REQUEST;
+    }
+
+    ctx->user = hdr[0].first->value;
+
+    if (hdr[1].count) {
+        ctx->org = hdr[1].first->value;
+    }
+
+    if (hdr[2].count) {
+        *plan = hdr[2].first->value;
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_usage_gate_anon(ngx_http_request_t *r,
+    ngx_http_usage_gate_loc_conf_t *lcf, ngx_http_usage_gate_ctx_t *ctx)
+{
+    u_char                           *salt;
+    size_t                            salt_len;
+    ngx_http_usage_gate_zone_t       *zone;
+    ngx_http_usage_gate_main_conf_t  *mcf;
+
+    mcf = ngx_http_get_module_main_conf(r, ngx_http_usage_gate_module);
+    zone = lcf->shm_zone->data;
+
+    if (mcf->salt.len) {
+        salt = mcf->salt.data;
+        salt_len = mcf->salt.len;
+
+    } else {
+        salt = zone->sh->salt;
+        salt_len = NGX_HTTP_USAGE_GATE_SALT_LEN;
+    }
+
+    if (ug_anon_owner(salt, salt_len, r->connection->addr_text.data,
+                      r->connection->addr_text.len, ctx->anon)
+        != 0)
+    {
+        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                      "usage_gate: HMAC-SHA256 failed for an anonymous "
+                      "owner; check the OpenSSL installation");
+        return NGX_ERROR;
+    }
+
+    ctx->user.data = ctx->anon;
+    ctx->user.len = UG_ANON_LEN;
+
+    return NGX_OK;
+}
+
+
+/*
+ * Rewrites the request headers that go upstream: the client's copies of
+ * the gate's headers are left out and the resolved values put in.  The
+ * list is rebuilt rather than edited in place because entries cannot be
+ * removed from an ngx_list_t; the old entries stay in the pool, so any
+ * pointer nginx keeps to them (r->headers_in.host, ...) remains valid.
+ */
+static ngx_int_t
+ngx_http_usage_gate_upstream_headers(ngx_http_request_t *r,
+    ngx_http_usage_gate_ctx_t *ctx)
+{
+    u_char            *p;
+    ngx_uint_t         i, k, owned, n;
+    ngx_list_t         headers;
+    ngx_list_part_t   *part;
+    ngx_table_elt_t   *h, *nh;
+    ug_plan_t         *plan;
+    ngx_http_usage_gate_main_conf_t  *mcf;
+
+    owned = 0;
+    n = 0;
+
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                break;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        n++;
+
+        for (k = 0; k < sizeof(ngx_http_usage_gate_owned)
+                        / sizeof(ngx_str_t); k++)
+        {
+            if (h[i].key.len == ngx_http_usage_gate_owned[k].len
+                && ngx_strncasecmp(h[i].key.data,
+                                   ngx_http_usage_gate_owned[k].data,
+                                   h[i].key.len) == 0)
+            {
+                owned++;
+                break;
+            }
+        }
+    }
+
+    if (owned) {
+        /* a copy of the list head: its parts stay where they are */
+        headers = r->headers_in.headers;
+
+        if (ngx_list_init(&r->headers_in.headers, r->pool, n + 6,
+                          sizeof(ngx_table_elt_t))
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        part = &headers.part;
+        h = part->elts;
+
+        for (i = 0; /* void */; i++) {
+
+            if (i >= part->nelts) {
+                if (part->next == NULL) {
+                    break;
+                }
+
+                part = part->next;
+                h = part->elts;
+                i = 0;
+            }
+
+            for (k = 0; k < sizeof(ngx_http_usage_gate_owned)
+                            / sizeof(ngx_str_t); k++)
+            {
+                if (h[i].key.len == ngx_http_usage_gate_owned[k].len
+                    && ngx_strncasecmp(h[i].key.data,
+                                       ngx_http_usage_gate_owned[k].data,
+                                       h[i].key.len) == 0)
+                {
+                    break;
+                }
+            }
+
+            if (k < sizeof(ngx_http_usage_gate_owned) / sizeof(ngx_str_t)) {
+                continue;
+            }
+
+            nh = ngx_list_push(&r->headers_in.headers);
+            if (nh == NULL) {
+                return NGX_ERROR;
+            }
+
+            *nh = h[i];
+        }
+    }
+
+    mcf = ngx_http_get_module_main_conf(r, ngx_http_usage_gate_module);
+    plan = &mcf->plans.plans[ctx->plan];
+
+    if (ngx_http_usage_gate_add_header(r, &r->headers_in.headers, "X-User-Id",
+                                       ctx->user.data, ctx->user.len)
+        != NGX_OK
+        || (ctx->org.len
+            && ngx_http_usage_gate_add_header(r, &r->headers_in.headers,
+                                              "X-Org-Id", ctx->org.data,
+                                              ctx->org.len)
+               != NGX_OK)
+        || ngx_http_usage_gate_add_header(r, &r->headers_in.headers, "X-Plan",
+                                          (u_char *) plan->name, plan->len)
+           != NGX_OK
+        || ngx_http_usage_gate_add_header(r, &r->headers_in.headers,
+                                          "X-Usage-Owner", ctx->owner.data,
+                                          ctx->owner.len)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    if (!ctx->counted) {
+        return NGX_OK;
+    }
+
+    p = ngx_pnalloc(r->pool, 2 * NGX_INT64_LEN);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (ngx_http_usage_gate_add_header(r, &r->headers_in.headers,
+                                       "X-Usage-Month-Used", p,
+                                       ngx_sprintf(p, "%uL",
+                                                   ctx->d.month_used) - p)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    if (ctx->limits.month == UG_OFF) {
+        return NGX_OK;
+    }
+
+    p += NGX_INT64_LEN;
+
+    return ngx_http_usage_gate_add_header(r, &r->headers_in.headers,
+                                          "X-Usage-Month-Remaining", p,
+                                          ngx_sprintf(p, "%uL",
+                                                ctx->d.month_remaining) - p);
+}
+
+
+static ngx_int_t
+ngx_http_usage_gate_add_header(ngx_http_request_t *r, ngx_list_t *list,
+    char *name, u_char *value, size_t len)
+{
+    size_t            klen;
+    ngx_table_elt_t  *h;
+
+    h = ngx_list_push(list);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    klen = ngx_strlen(name);
+
+    h->key.data = (u_char *) name;
+    h->key.len = klen;
+    h->value.data = value;
+    h->value.len = len;
+
+    h->lowcase_key = ngx_pnalloc(r->pool, klen);
+    if (h->lowcase_key == NULL) {
+        return NGX_ERROR;
+    }
+
+    h->hash = ngx_hash_strlow(h->lowcase_key, h->key.data, klen);
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_usage_gate_deny(ngx_http_request_t *r,
+    ngx_http_usage_gate_loc_conf_t *lcf, ngx_http_usage_gate_ctx_t *ctx)
+{
+    u_char                           *body;
+    size_t                            size, len;
+    ngx_uint_t                        status;
+    ug_plan_t                        *plan;
+    ngx_http_usage_gate_main_conf_t  *mcf;
+
+    mcf = ngx_http_get_module_main_conf(r, ngx_http_usage_gate_module);
+    plan = &mcf->plans.plans[ctx->plan];
+
+    status = ctx->d.verdict == UG_QUOTA ? lcf->quota_status
+                                        : lcf->rate_status;
+
+    ngx_log_error(lcf->log_level, r->connection->log, 0,
+                  "usage_gate: %s for owner \"%V\" (plan \"%s\", "
+                  "month %uL, minute %uL)",
+                  ctx->d.verdict == UG_QUOTA
+                  ? "monthly quota reached" : "per-minute cap reached",
+                  &ctx->owner, plan->name, ctx->d.month_used,
+                  ctx->d.minute_used);
+
+    size = ug_fmt_deny_body_size(plan->len, lcf->upgrade_url.len);
+
+    body = ngx_pnalloc(r->pool, size);
+    if (body == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    len = ug_fmt_deny_body((char *) body, size, &ctx->d, plan->name,
+                           plan->len, &ctx->limits,
+                           lcf->upgrade_url.len
+                           ? (char *) lcf->upgrade_url.data : NULL,
+                           lcf->upgrade_url.len);
+    if (len == 0) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_usage_gate_send_json(r, status, body, len);
+}
+
+
+static ngx_int_t
+ngx_http_usage_gate_reject(ngx_http_request_t *r,
+    ngx_http_usage_gate_loc_conf_t *lcf, ngx_uint_t status,
+    ngx_str_t *detail)
+{
+    u_char  *body;
+    size_t   size, len;
+
+    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                  "usage_gate: %ui: %V", status, detail);
+
+    size = ug_fmt_detail_size(detail->len);
+
+    body = ngx_pnalloc(r->pool, size);
+    if (body == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    len = ug_fmt_detail((char *) body, size, (char *) detail->data,
+                        detail->len);
+    if (len == 0) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_usage_gate_send_json(r, status, body, len);
+}
+
+
+/*
+ * Answers from the access phase with a JSON body, unless an error_page
+ * for the status is configured: then nginx's error page takes over.
+ */
+static ngx_int_t
+ngx_http_usage_gate_send_json(ngx_http_request_t *r, ngx_uint_t status,
+    u_char *body, size_t len)
+{
+    ngx_int_t                  rc;
+    ngx_buf_t                 *b;
+    ngx_uint_t                 i;
+    ngx_chain_t                out;
+    ngx_http_err_page_t       *err_page;
+    ngx_http_core_loc_conf_t  *clcf;
+
+    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+
+    if (clcf->error_pages) {
+        err_page = clcf->error_pages->elts;
+
+        for (i = 0; i < clcf->error_pages->nelts; i++) {
+            if ((ngx_uint_t) err_page[i].status == status) {
+                return status;
+            }
+        }
+    }
+
+    rc = ngx_http_discard_request_body(r);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    b = ngx_calloc_buf(r->pool);
+    if (b == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    b->pos = body;
+    b->last = body + len;
+    b->memory = 1;
+    b->last_buf = (r == r->main) ? 1 : 0;
+    b->last_in_chain = 1;
+
+    r->headers_out.status = status;
+    r->headers_out.content_type = ngx_http_usage_gate_json;
+    r->headers_out.content_type_len = ngx_http_usage_gate_json.len;
+    r->headers_out.content_length_n = len;
+
+    out.buf = b;
+    out.next = NULL;
+
+    rc = ngx_http_send_header(r);
+
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        ngx_http_finalize_request(r, rc);
+        return NGX_DONE;
+    }
+
+    ngx_http_finalize_request(r, ngx_http_output_filter(r, &out));
+
+    return NGX_DONE;
+}
+
+
+ngx_int_t
+ngx_http_usage_gate_filter_init(ngx_conf_t *cf)
+{
+    ngx_http_next_header_filter = ngx_http_top_header_filter;
+    ngx_http_top_header_filter = ngx_http_usage_gate_header_filter;
+
+    return NGX_OK;
+}
+
+
+/*
+ * Adds the client-facing usage headers to the response that goes out,
+ * whatever produced it: the upstream, our own denial, or an error_page.
+ */
+static ngx_int_t
+ngx_http_usage_gate_header_filter(ngx_http_request_t *r)
+{
+    u_char                           *p;
+    size_t                            len;
+    ug_plan_t                        *plan;
+    ngx_http_usage_gate_ctx_t        *ctx;
+    ngx_http_usage_gate_main_conf_t  *mcf;
+
+    if (r != r->main) {
+        return ngx_http_next_header_filter(r);
+    }
+
+    ctx = ngx_http_usage_gate_get_ctx(r);
+
+    if (ctx == NULL || !ctx->headers || ctx->plan < 0) {
+        return ngx_http_next_header_filter(r);
+    }
+
+    mcf = ngx_http_get_module_main_conf(r, ngx_http_usage_gate_module);
+    plan = &mcf->plans.plans[ctx->plan];
+
+    /* once per response: an error_page would pass here again */
+    ctx->headers = 0;
+
+    if (ngx_http_usage_gate_add_header(r, &r->headers_out.headers, "X-Plan",
+                                       (u_char *) plan->name, plan->len)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    if (!ctx->counted) {
+        return ngx_http_next_header_filter(r);
+    }
+
+    p = ngx_pnalloc(r->pool, 3 * NGX_INT64_LEN + 2 * UG_FMT_FIELD_MAX);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (ctx->limits.month != UG_OFF) {
+        if (ngx_http_usage_gate_add_header(r, &r->headers_out.headers,
+                                           "X-Usage-Remaining", p,
+                                           ngx_sprintf(p, "%uL",
+                                               ctx->d.month_remaining) - p)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    p += NGX_INT64_LEN;
+
+    if (ngx_http_usage_gate_add_header(r, &r->headers_out.headers,
+                                       "X-Usage-This-Minute", p,
+                                       ngx_sprintf(p, "%uL",
+                                                   ctx->d.minute_used) - p)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    p += NGX_INT64_LEN;
+
+    if (ctx->result == NGX_HTTP_USAGE_GATE_QUOTA
+        || ctx->result == NGX_HTTP_USAGE_GATE_RATE)
+    {
+        if (ngx_http_usage_gate_add_header(r, &r->headers_out.headers,
+                                           "Retry-After", p,
+                                           ngx_sprintf(p, "%uL",
+                                                   ctx->d.retry_after) - p)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    p += NGX_INT64_LEN;
+
+    len = ug_fmt_policy((char *) p, UG_FMT_FIELD_MAX, &ctx->limits);
+
+    if (len) {
+        if (ngx_http_usage_gate_add_header(r, &r->headers_out.headers,
+                                           "RateLimit-Policy", p, len)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        p += UG_FMT_FIELD_MAX;
+
+        len = ug_fmt_ratelimit((char *) p, UG_FMT_FIELD_MAX, &ctx->limits,
+                               &ctx->d);
+
+        if (len
+            && ngx_http_usage_gate_add_header(r, &r->headers_out.headers,
+                                              "RateLimit", p, len)
+               != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    return ngx_http_next_header_filter(r);
+}

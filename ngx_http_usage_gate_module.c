@@ -1,0 +1,1093 @@
+/*
+ * ngx_http_usage_gate_module: monthly quotas and per-minute caps per
+ * owner and plan, kept in a shared-memory zone.
+ *
+ * This file holds the configuration (directives, create/merge, checks at
+ * the end of http{}) and the $usage_gate_* variables; the request path is
+ * in ngx_http_usage_gate_handler.c and the zone in ..._zone.c.
+ */
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_usage_gate_module.h"
+
+
+static ngx_int_t ngx_http_usage_gate_add_variables(ngx_conf_t *cf);
+static void *ngx_http_usage_gate_create_main_conf(ngx_conf_t *cf);
+static char *ngx_http_usage_gate_init_main_conf(ngx_conf_t *cf, void *conf);
+static void *ngx_http_usage_gate_create_loc_conf(ngx_conf_t *cf);
+static char *ngx_http_usage_gate_merge_loc_conf(ngx_conf_t *cf, void *parent,
+    void *child);
+static ngx_int_t ngx_http_usage_gate_init(ngx_conf_t *cf);
+
+static char *ngx_http_usage_gate_zone(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_usage_gate_plan(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_usage_gate_default_plan(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+static char *ngx_http_usage_gate(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_usage_gate_identity_sources(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+static char *ngx_http_usage_gate_trusted_proxies(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+static char *ngx_http_usage_gate_status(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_usage_gate_upgrade_url(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+
+static ngx_int_t ngx_http_usage_gate_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+
+
+static ngx_conf_enum_t  ngx_http_usage_gate_log_levels[] = {
+    { ngx_string("info"), NGX_LOG_INFO },
+    { ngx_string("notice"), NGX_LOG_NOTICE },
+    { ngx_string("warn"), NGX_LOG_WARN },
+    { ngx_string("error"), NGX_LOG_ERR },
+    { ngx_null_string, 0 }
+};
+
+
+static ngx_command_t  ngx_http_usage_gate_commands[] = {
+
+    { ngx_string("usage_gate_zone"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
+      ngx_http_usage_gate_zone,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("usage_gate_plan"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
+      ngx_http_usage_gate_plan,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("usage_gate_default_plan"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_usage_gate_default_plan,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("usage_gate_anon_salt"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_usage_gate_main_conf_t, salt),
+      NULL },
+
+    { ngx_string("usage_gate"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_usage_gate,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("usage_gate_identity"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_usage_gate_identity_sources,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("usage_gate_trusted_proxies"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_usage_gate_trusted_proxies,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("usage_gate_dry_run"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_usage_gate_loc_conf_t, dry_run),
+      NULL },
+
+    { ngx_string("usage_gate_headers"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_usage_gate_loc_conf_t, headers),
+      NULL },
+
+    { ngx_string("usage_gate_quota_status"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_usage_gate_status,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_usage_gate_loc_conf_t, quota_status),
+      NULL },
+
+    { ngx_string("usage_gate_rate_status"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_usage_gate_status,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_usage_gate_loc_conf_t, rate_status),
+      NULL },
+
+    { ngx_string("usage_gate_upgrade_url"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_usage_gate_upgrade_url,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("usage_gate_log_level"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_enum_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_usage_gate_loc_conf_t, log_level),
+      &ngx_http_usage_gate_log_levels },
+
+      ngx_null_command
+};
+
+
+static ngx_http_module_t  ngx_http_usage_gate_module_ctx = {
+    ngx_http_usage_gate_add_variables,     /* preconfiguration */
+    ngx_http_usage_gate_init,              /* postconfiguration */
+
+    ngx_http_usage_gate_create_main_conf,  /* create main configuration */
+    ngx_http_usage_gate_init_main_conf,    /* init main configuration */
+
+    NULL,                                  /* create server configuration */
+    NULL,                                  /* merge server configuration */
+
+    ngx_http_usage_gate_create_loc_conf,   /* create location configuration */
+    ngx_http_usage_gate_merge_loc_conf     /* merge location configuration */
+};
+
+
+ngx_module_t  ngx_http_usage_gate_module = {
+    NGX_MODULE_V1,
+    &ngx_http_usage_gate_module_ctx,       /* module context */
+    ngx_http_usage_gate_commands,          /* module directives */
+    NGX_HTTP_MODULE,                       /* module type */
+    NULL,                                  /* init master */
+    NULL,                                  /* init module */
+    NULL,                                  /* init process */
+    NULL,                                  /* init thread */
+    NULL,                                  /* exit thread */
+    NULL,                                  /* exit process */
+    NULL,                                  /* exit master */
+    NGX_MODULE_V1_PADDING
+};
+
+
+/* what each $usage_gate_* variable reports */
+enum {
+    NGX_HTTP_USAGE_GATE_VAR_OWNER = 0,
+    NGX_HTTP_USAGE_GATE_VAR_USER,
+    NGX_HTTP_USAGE_GATE_VAR_ORG,
+    NGX_HTTP_USAGE_GATE_VAR_PLAN,
+    NGX_HTTP_USAGE_GATE_VAR_RESULT,
+    NGX_HTTP_USAGE_GATE_VAR_MONTH_USED,
+    NGX_HTTP_USAGE_GATE_VAR_MONTH_LIMIT,
+    NGX_HTTP_USAGE_GATE_VAR_MONTH_REMAINING,
+    NGX_HTTP_USAGE_GATE_VAR_MINUTE_USED
+};
+
+
+static ngx_http_variable_t  ngx_http_usage_gate_vars[] = {
+
+    { ngx_string("usage_gate_owner"), NULL, ngx_http_usage_gate_variable,
+      NGX_HTTP_USAGE_GATE_VAR_OWNER, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("usage_gate_user"), NULL, ngx_http_usage_gate_variable,
+      NGX_HTTP_USAGE_GATE_VAR_USER, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("usage_gate_org"), NULL, ngx_http_usage_gate_variable,
+      NGX_HTTP_USAGE_GATE_VAR_ORG, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("usage_gate_plan"), NULL, ngx_http_usage_gate_variable,
+      NGX_HTTP_USAGE_GATE_VAR_PLAN, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("usage_gate_result"), NULL, ngx_http_usage_gate_variable,
+      NGX_HTTP_USAGE_GATE_VAR_RESULT, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("usage_gate_month_used"), NULL,
+      ngx_http_usage_gate_variable,
+      NGX_HTTP_USAGE_GATE_VAR_MONTH_USED, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("usage_gate_month_limit"), NULL,
+      ngx_http_usage_gate_variable,
+      NGX_HTTP_USAGE_GATE_VAR_MONTH_LIMIT, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("usage_gate_month_remaining"), NULL,
+      ngx_http_usage_gate_variable,
+      NGX_HTTP_USAGE_GATE_VAR_MONTH_REMAINING, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("usage_gate_minute_used"), NULL,
+      ngx_http_usage_gate_variable,
+      NGX_HTTP_USAGE_GATE_VAR_MINUTE_USED, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+      ngx_http_null_variable
+};
+
+
+static ngx_str_t  ngx_http_usage_gate_results[] = {
+    ngx_null_string,
+    ngx_string("ALLOWED"),
+    ngx_string("QUOTA"),
+    ngx_string("RATE"),
+    ngx_string("DRY_RUN_QUOTA"),
+    ngx_string("DRY_RUN_RATE"),
+    ngx_string("BYPASS"),
+};
+
+
+static ngx_int_t
+ngx_http_usage_gate_add_variables(ngx_conf_t *cf)
+{
+    ngx_http_variable_t  *var, *v;
+
+    for (v = ngx_http_usage_gate_vars; v->name.len; v++) {
+        var = ngx_http_add_variable(cf, &v->name, v->flags);
+        if (var == NULL) {
+            return NGX_ERROR;
+        }
+
+        var->get_handler = v->get_handler;
+        var->data = v->data;
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_usage_gate_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    u_char                           *p;
+    uint64_t                          n;
+    ngx_str_t                        *s;
+    ngx_http_usage_gate_ctx_t        *ctx;
+    ngx_http_usage_gate_main_conf_t  *mcf;
+
+    ctx = ngx_http_usage_gate_get_ctx(r);
+
+    if (ctx == NULL || ctx->plan < 0) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    s = NULL;
+    n = 0;
+
+    switch (data) {
+
+    case NGX_HTTP_USAGE_GATE_VAR_OWNER:
+        s = &ctx->owner;
+        break;
+
+    case NGX_HTTP_USAGE_GATE_VAR_USER:
+        s = &ctx->user;
+        break;
+
+    case NGX_HTTP_USAGE_GATE_VAR_ORG:
+        s = &ctx->org;
+        break;
+
+    case NGX_HTTP_USAGE_GATE_VAR_PLAN:
+        mcf = ngx_http_get_module_main_conf(r, ngx_http_usage_gate_module);
+        v->data = (u_char *) mcf->plans.plans[ctx->plan].name;
+        v->len = mcf->plans.plans[ctx->plan].len;
+        goto found;
+
+    case NGX_HTTP_USAGE_GATE_VAR_RESULT:
+        s = &ngx_http_usage_gate_results[ctx->result];
+        break;
+
+    case NGX_HTTP_USAGE_GATE_VAR_MONTH_LIMIT:
+        if (ctx->limits.month == UG_OFF) {
+            v->not_found = 1;
+            return NGX_OK;
+        }
+        n = (uint64_t) ctx->limits.month;
+        break;
+
+    default:
+        if (!ctx->counted) {
+            v->not_found = 1;
+            return NGX_OK;
+        }
+
+        if (data == NGX_HTTP_USAGE_GATE_VAR_MONTH_USED) {
+            n = ctx->d.month_used;
+
+        } else if (data == NGX_HTTP_USAGE_GATE_VAR_MINUTE_USED) {
+            n = ctx->d.minute_used;
+
+        } else if (ctx->limits.month == UG_OFF) {
+            v->not_found = 1;
+            return NGX_OK;
+
+        } else {
+            n = ctx->d.month_remaining;
+        }
+    }
+
+    if (s) {
+        if (s->len == 0) {
+            v->not_found = 1;
+            return NGX_OK;
+        }
+
+        v->data = s->data;
+        v->len = s->len;
+        goto found;
+    }
+
+    p = ngx_pnalloc(r->pool, NGX_INT64_LEN);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    v->data = p;
+    v->len = ngx_sprintf(p, "%uL", n) - p;
+
+found:
+
+    v->valid = 1;
+    v->no_cacheable = 1;
+    v->not_found = 0;
+
+    return NGX_OK;
+}
+
+
+static void *
+ngx_http_usage_gate_create_main_conf(ngx_conf_t *cf)
+{
+    ngx_http_usage_gate_main_conf_t  *mcf;
+
+    mcf = ngx_pcalloc(cf->pool, sizeof(ngx_http_usage_gate_main_conf_t));
+    if (mcf == NULL) {
+        return NULL;
+    }
+
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     mcf->plans.n = 0;
+     *     mcf->plans_set = 0;
+     *     mcf->default_plan_name = { 0, NULL };
+     *     mcf->salt = { 0, NULL };
+     */
+
+    mcf->default_plan = NGX_CONF_UNSET;
+
+    if (ngx_array_init(&mcf->zones, cf->pool, 2, sizeof(ngx_shm_zone_t *))
+        != NGX_OK
+        || ngx_array_init(&mcf->refs, cf->pool, 4,
+                          sizeof(ngx_http_usage_gate_zone_ref_t))
+           != NGX_OK)
+    {
+        return NULL;
+    }
+
+    return mcf;
+}
+
+
+static char *
+ngx_http_usage_gate_init_main_conf(ngx_conf_t *cf, void *conf)
+{
+    ngx_http_usage_gate_main_conf_t *mcf = conf;
+
+    ngx_int_t                         i;
+    ngx_uint_t                        k;
+    ngx_shm_zone_t                  **zones;
+    ngx_http_usage_gate_zone_t       *zone;
+    ngx_http_usage_gate_zone_ref_t   *ref;
+
+    if (!mcf->plans_set) {
+        ug_plan_table_default(&mcf->plans);
+    }
+
+    if (mcf->default_plan_name.len) {
+        i = ug_plan_find(&mcf->plans, (char *) mcf->default_plan_name.data,
+                         mcf->default_plan_name.len);
+        if (i < 0) {
+            ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                          "usage_gate_default_plan: unknown plan \"%V\" "
+                          "in %s:%ui (declare it with usage_gate_plan)",
+                          &mcf->default_plan_name, mcf->default_plan_file,
+                          mcf->default_plan_line);
+            return NGX_CONF_ERROR;
+        }
+
+    } else {
+        i = ug_plan_find(&mcf->plans, "free", 4);
+        if (i < 0) {
+            i = 0;
+        }
+    }
+
+    mcf->default_plan = i;
+
+    ref = mcf->refs.elts;
+
+    for (k = 0; k < mcf->refs.nelts; k++) {
+        zone = ref[k].shm_zone->data;
+
+        if (!zone->configured) {
+            ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                          "usage_gate: unknown zone \"%V\" in %s:%ui "
+                          "(declare it with usage_gate_zone in http{})",
+                          &ref[k].shm_zone->shm.name, ref[k].file,
+                          ref[k].line);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    zones = mcf->zones.elts;
+
+    for (k = 0; k < mcf->zones.nelts; k++) {
+        zone = zones[k]->data;
+        zone->plans = &mcf->plans;
+        zone->salt = mcf->salt;
+
+        if (mcf->salt.len == 0) {
+            ngx_log_error(NGX_LOG_WARN, cf->log, 0,
+                          "usage_gate_zone \"%V\": usage_gate_anon_salt is "
+                          "not set, so anonymous owners use a random salt "
+                          "that a restart replaces; set usage_gate_anon_salt "
+                          "to a long random secret to keep their counts",
+                          &zone->name);
+        }
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static void *
+ngx_http_usage_gate_create_loc_conf(ngx_conf_t *cf)
+{
+    ngx_http_usage_gate_loc_conf_t  *conf;
+
+    conf = ngx_pcalloc(cf->pool, sizeof(ngx_http_usage_gate_loc_conf_t));
+    if (conf == NULL) {
+        return NULL;
+    }
+
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     conf->plans_mask = 0;
+     *     conf->upgrade_url = { 0, NULL };
+     *     conf->upgrade_url_set = 0;
+     */
+
+    conf->shm_zone = NGX_CONF_UNSET_PTR;
+    conf->scope = NGX_CONF_UNSET_UINT;
+    conf->cost = NGX_CONF_UNSET_UINT;
+    conf->plan_names = NGX_CONF_UNSET_PTR;
+    conf->identity = NGX_CONF_UNSET_PTR;
+    conf->trusted = NGX_CONF_UNSET_PTR;
+    conf->dry_run = NGX_CONF_UNSET;
+    conf->headers = NGX_CONF_UNSET;
+    conf->quota_status = NGX_CONF_UNSET_UINT;
+    conf->rate_status = NGX_CONF_UNSET_UINT;
+    conf->log_level = NGX_CONF_UNSET_UINT;
+
+    return conf;
+}
+
+
+static char *
+ngx_http_usage_gate_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
+{
+    ngx_http_usage_gate_loc_conf_t *prev = parent;
+    ngx_http_usage_gate_loc_conf_t *conf = child;
+
+    ngx_int_t                         i;
+    ngx_str_t                        *name;
+    ngx_uint_t                        k, *source;
+    ngx_http_usage_gate_main_conf_t  *mcf;
+
+    if (conf->shm_zone == NGX_CONF_UNSET_PTR) {
+        conf->shm_zone = prev->shm_zone;
+        conf->scope = prev->scope;
+        conf->cost = prev->cost;
+        conf->plan_names = prev->plan_names;
+        conf->plans_mask = prev->plans_mask;
+        conf->plans_file = prev->plans_file;
+        conf->plans_line = prev->plans_line;
+    }
+
+    ngx_conf_merge_ptr_value(conf->shm_zone, prev->shm_zone, NULL);
+    ngx_conf_merge_uint_value(conf->scope, prev->scope,
+                              NGX_HTTP_USAGE_GATE_SCOPE_USER);
+    ngx_conf_merge_uint_value(conf->cost, prev->cost, 1);
+    ngx_conf_merge_ptr_value(conf->plan_names, prev->plan_names, NULL);
+
+    if (conf->identity == NGX_CONF_UNSET_PTR) {
+        if (prev->identity == NGX_CONF_UNSET_PTR) {
+            /* the seed's order without the jwt source: headers from a
+             * trusted proxy, else an anonymous owner */
+            prev->identity = ngx_array_create(cf->pool, 2,
+                                              sizeof(ngx_uint_t));
+            if (prev->identity == NULL) {
+                return NGX_CONF_ERROR;
+            }
+
+            source = ngx_array_push_n(prev->identity, 2);
+            if (source == NULL) {
+                return NGX_CONF_ERROR;
+            }
+
+            source[0] = NGX_HTTP_USAGE_GATE_ID_HEADER;
+            source[1] = NGX_HTTP_USAGE_GATE_ID_ANON;
+        }
+
+        conf->identity = prev->identity;
+    }
+
+    ngx_conf_merge_ptr_value(conf->trusted, prev->trusted, NULL);
+    ngx_conf_merge_value(conf->dry_run, prev->dry_run, 0);
+    ngx_conf_merge_value(conf->headers, prev->headers, 1);
+    ngx_conf_merge_uint_value(conf->quota_status, prev->quota_status,
+                              NGX_HTTP_USAGE_GATE_PAYMENT_REQUIRED);
+    ngx_conf_merge_uint_value(conf->rate_status, prev->rate_status,
+                              NGX_HTTP_TOO_MANY_REQUESTS);
+    ngx_conf_merge_uint_value(conf->log_level, prev->log_level,
+                              NGX_LOG_INFO);
+
+    if (!conf->upgrade_url_set) {
+        conf->upgrade_url = prev->upgrade_url;
+        conf->upgrade_url_set = prev->upgrade_url_set;
+    }
+
+    /* plans= names resolve here, once the whole plan table is known */
+    if (conf->plan_names && conf->plans_mask == 0) {
+        mcf = ngx_http_conf_get_module_main_conf(cf,
+                                                 ngx_http_usage_gate_module);
+        name = conf->plan_names->elts;
+
+        for (k = 0; k < conf->plan_names->nelts; k++) {
+            i = ug_plan_find(&mcf->plans, (char *) name[k].data,
+                             name[k].len);
+            if (i < 0) {
+                ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                              "usage_gate: unknown plan \"%V\" in \"plans=\" "
+                              "in %s:%ui (declare it with usage_gate_plan)",
+                              &name[k], conf->plans_file, conf->plans_line);
+                return NGX_CONF_ERROR;
+            }
+
+            conf->plans_mask |= 1u << i;
+        }
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static ngx_int_t
+ngx_http_usage_gate_init(ngx_conf_t *cf)
+{
+    ngx_http_handler_pt        *h;
+    ngx_http_core_main_conf_t  *cmcf;
+
+    cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
+
+    h = ngx_array_push(&cmcf->phases[NGX_HTTP_ACCESS_PHASE].handlers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    *h = ngx_http_usage_gate_handler;
+
+    return ngx_http_usage_gate_filter_init(cf);
+}
+
+
+/* usage_gate_zone name:size */
+static char *
+ngx_http_usage_gate_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_usage_gate_main_conf_t *mcf = conf;
+
+    u_char                       *p;
+    ssize_t                       size;
+    ngx_str_t                    *value, name, s;
+    ngx_uint_t                    i;
+    ngx_shm_zone_t               *shm_zone, **zp;
+    ngx_http_usage_gate_zone_t   *zone;
+
+    value = cf->args->elts;
+
+    p = (u_char *) ngx_strlchr(value[1].data, value[1].data + value[1].len,
+                               ':');
+    if (p == NULL || p == value[1].data) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "usage_gate_zone: \"%V\" is not name:size "
+                           "(e.g. usage:10m)", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    name.data = value[1].data;
+    name.len = p - value[1].data;
+
+    s.data = p + 1;
+    s.len = value[1].data + value[1].len - s.data;
+
+    size = ngx_parse_size(&s);
+
+    if (size == NGX_ERROR) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "usage_gate_zone: invalid size \"%V\" "
+                           "(e.g. 10m)", &s);
+        return NGX_CONF_ERROR;
+    }
+
+    if (size < (ssize_t) (8 * ngx_pagesize)) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "usage_gate_zone: zone \"%V\" is too small: "
+                           "at least %uz bytes", &name, 8 * ngx_pagesize);
+        return NGX_CONF_ERROR;
+    }
+
+    for (i = 2; i < cf->args->nelts; i++) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "usage_gate_zone: unknown parameter \"%V\"",
+                           &value[i]);
+        return NGX_CONF_ERROR;
+    }
+
+    shm_zone = ngx_http_usage_gate_zone_add(cf, &name, size);
+    if (shm_zone == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    zone = shm_zone->data;
+
+    if (zone->configured) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "usage_gate_zone: zone \"%V\" is already "
+                           "declared in %s:%ui", &name, zone->file,
+                           zone->line);
+        return NGX_CONF_ERROR;
+    }
+
+    zone->configured = 1;
+    zone->file = cf->conf_file->file.name.data;
+    zone->line = cf->conf_file->line;
+
+    zp = ngx_array_push(&mcf->zones);
+    if (zp == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    *zp = shm_zone;
+
+    return NGX_CONF_OK;
+}
+
+
+/* usage_gate_plan name [month=N|off] [minute=N|off] */
+static char *
+ngx_http_usage_gate_plan(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_usage_gate_main_conf_t *mcf = conf;
+
+    int           rc;
+    int64_t      *slot;
+    ngx_str_t    *value, v;
+    ngx_uint_t    i;
+    ug_limits_t   limits;
+
+    value = cf->args->elts;
+
+    limits.month = UG_OFF;
+    limits.minute = UG_OFF;
+
+    for (i = 2; i < cf->args->nelts; i++) {
+
+        if (ngx_strncmp(value[i].data, "month=", 6) == 0) {
+            slot = &limits.month;
+            v.data = value[i].data + 6;
+            v.len = value[i].len - 6;
+
+        } else if (ngx_strncmp(value[i].data, "minute=", 7) == 0) {
+            slot = &limits.minute;
+            v.data = value[i].data + 7;
+            v.len = value[i].len - 7;
+
+        } else {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "usage_gate_plan: unknown parameter \"%V\" "
+                               "(use month=N|off and minute=N|off)",
+                               &value[i]);
+            return NGX_CONF_ERROR;
+        }
+
+        if (ug_parse_limit((char *) v.data, v.len, slot) != 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "usage_gate_plan: invalid value in \"%V\": "
+                               "use a whole number from 0 to %L, or \"off\"",
+                               &value[i], (int64_t) UG_LIMIT_MAX);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    if (!mcf->plans_set) {
+        /* the first usage_gate_plan replaces the built-in table */
+        mcf->plans.n = 0;
+        mcf->plans_set = 1;
+    }
+
+    rc = ug_plan_add(&mcf->plans, (char *) value[1].data, value[1].len,
+                     &limits);
+
+    if (rc < 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "usage_gate_plan: \"%V\": %s", &value[1],
+                           ug_plan_strerror(rc));
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_usage_gate_default_plan(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_usage_gate_main_conf_t *mcf = conf;
+
+    ngx_str_t  *value;
+
+    if (mcf->default_plan_name.data) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    mcf->default_plan_name = value[1];
+    mcf->default_plan_file = cf->conf_file->file.name.data;
+    mcf->default_plan_line = cf->conf_file->line;
+
+    return NGX_CONF_OK;
+}
+
+
+/* usage_gate zone [scope=user|org] [cost=N] [plans=a,b] | off */
+static char *
+ngx_http_usage_gate(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_usage_gate_loc_conf_t *lcf = conf;
+
+    u_char                           *p, *last, *start;
+    ngx_int_t                         n;
+    ngx_str_t                        *value, s, *name;
+    ngx_uint_t                        i;
+    ngx_shm_zone_t                   *shm_zone;
+    ngx_http_usage_gate_main_conf_t  *mcf;
+    ngx_http_usage_gate_zone_ref_t   *ref;
+
+    if (lcf->shm_zone != NGX_CONF_UNSET_PTR) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (ngx_strcmp(value[1].data, "off") == 0) {
+        if (cf->args->nelts > 2) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "usage_gate: \"off\" takes no parameters");
+            return NGX_CONF_ERROR;
+        }
+
+        lcf->shm_zone = NULL;
+        return NGX_CONF_OK;
+    }
+
+    for (i = 2; i < cf->args->nelts; i++) {
+
+        if (ngx_strncmp(value[i].data, "scope=", 6) == 0) {
+            s.data = value[i].data + 6;
+            s.len = value[i].len - 6;
+
+            if (s.len == 4 && ngx_strncmp(s.data, "user", 4) == 0) {
+                lcf->scope = NGX_HTTP_USAGE_GATE_SCOPE_USER;
+
+            } else if (s.len == 3 && ngx_strncmp(s.data, "org", 3) == 0) {
+                lcf->scope = NGX_HTTP_USAGE_GATE_SCOPE_ORG;
+
+            } else {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "usage_gate: invalid \"%V\": scope is "
+                                   "\"user\" or \"org\"", &value[i]);
+                return NGX_CONF_ERROR;
+            }
+
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "cost=", 5) == 0) {
+            n = ngx_atoi(value[i].data + 5, value[i].len - 5);
+
+            if (n == NGX_ERROR || n < 1 || n > NGX_HTTP_USAGE_GATE_COST_MAX) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "usage_gate: invalid \"%V\": cost is a "
+                                   "whole number from 1 to %d", &value[i],
+                                   NGX_HTTP_USAGE_GATE_COST_MAX);
+                return NGX_CONF_ERROR;
+            }
+
+            lcf->cost = n;
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "plans=", 6) == 0) {
+            lcf->plan_names = ngx_array_create(cf->pool, 4,
+                                               sizeof(ngx_str_t));
+            if (lcf->plan_names == NULL) {
+                return NGX_CONF_ERROR;
+            }
+
+            p = value[i].data + 6;
+            last = value[i].data + value[i].len;
+
+            while (p <= last) {
+                start = p;
+
+                while (p < last && *p != ',') {
+                    p++;
+                }
+
+                if (p == start) {
+                    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                       "usage_gate: empty plan name in "
+                                       "\"%V\"", &value[i]);
+                    return NGX_CONF_ERROR;
+                }
+
+                name = ngx_array_push(lcf->plan_names);
+                if (name == NULL) {
+                    return NGX_CONF_ERROR;
+                }
+
+                name->data = start;
+                name->len = p - start;
+
+                p++;
+            }
+
+            lcf->plans_file = cf->conf_file->file.name.data;
+            lcf->plans_line = cf->conf_file->line;
+            continue;
+        }
+
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "usage_gate: unknown parameter \"%V\" "
+                           "(use scope=, cost= or plans=)", &value[i]);
+        return NGX_CONF_ERROR;
+    }
+
+    /* size 0: the zone's size comes from its usage_gate_zone, checked
+     * once http{} is read, wherever that directive stands */
+    shm_zone = ngx_http_usage_gate_zone_add(cf, &value[1], 0);
+    if (shm_zone == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    mcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_usage_gate_module);
+
+    ref = ngx_array_push(&mcf->refs);
+    if (ref == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ref->shm_zone = shm_zone;
+    ref->file = cf->conf_file->file.name.data;
+    ref->line = cf->conf_file->line;
+
+    lcf->shm_zone = shm_zone;
+
+    return NGX_CONF_OK;
+}
+
+
+/* usage_gate_identity header anon; (jwt, header, anon in any order) */
+static char *
+ngx_http_usage_gate_identity_sources(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_usage_gate_loc_conf_t *lcf = conf;
+
+    ngx_str_t   *value;
+    ngx_uint_t   i, k, *source, id;
+
+    if (lcf->identity != NGX_CONF_UNSET_PTR) {
+        return "is duplicate";
+    }
+
+    lcf->identity = ngx_array_create(cf->pool, 3, sizeof(ngx_uint_t));
+    if (lcf->identity == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    value = cf->args->elts;
+
+    for (i = 1; i < cf->args->nelts; i++) {
+
+        if (ngx_strcmp(value[i].data, "header") == 0) {
+            id = NGX_HTTP_USAGE_GATE_ID_HEADER;
+
+        } else if (ngx_strcmp(value[i].data, "anon") == 0) {
+            id = NGX_HTTP_USAGE_GATE_ID_ANON;
+
+        } else {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "usage_gate_identity: unknown source \"%V\" "
+                               "(use header or anon)", &value[i]);
+            return NGX_CONF_ERROR;
+        }
+
+        source = lcf->identity->elts;
+
+        for (k = 0; k < lcf->identity->nelts; k++) {
+            if (source[k] == id) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "usage_gate_identity: \"%V\" is listed "
+                                   "twice", &value[i]);
+                return NGX_CONF_ERROR;
+            }
+        }
+
+        source = ngx_array_push(lcf->identity);
+        if (source == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        *source = id;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_usage_gate_trusted_proxies(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_usage_gate_loc_conf_t *lcf = conf;
+
+    ngx_int_t    rc;
+    ngx_str_t   *value;
+    ngx_uint_t   i;
+    ngx_cidr_t  *cidr;
+
+    if (lcf->trusted != NGX_CONF_UNSET_PTR) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (cf->args->nelts == 2 && ngx_strcmp(value[1].data, "off") == 0) {
+        lcf->trusted = NULL;
+        return NGX_CONF_OK;
+    }
+
+    lcf->trusted = ngx_array_create(cf->pool, cf->args->nelts - 1,
+                                    sizeof(ngx_cidr_t));
+    if (lcf->trusted == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    for (i = 1; i < cf->args->nelts; i++) {
+        cidr = ngx_array_push(lcf->trusted);
+        if (cidr == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        rc = ngx_ptocidr(&value[i], cidr);
+
+        if (rc == NGX_ERROR) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "usage_gate_trusted_proxies: invalid address "
+                               "or network \"%V\"", &value[i]);
+            return NGX_CONF_ERROR;
+        }
+
+        if (rc == NGX_DONE) {
+            ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
+                               "usage_gate_trusted_proxies: low address "
+                               "bits of %V are meaningless", &value[i]);
+        }
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_usage_gate_status(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_int_t    n;
+    ngx_str_t   *value;
+    ngx_uint_t  *slot;
+
+    slot = (ngx_uint_t *) ((char *) conf + cmd->offset);
+
+    if (*slot != NGX_CONF_UNSET_UINT) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    n = ngx_atoi(value[1].data, value[1].len);
+
+    if (n == NGX_ERROR || n < 400 || n > 599) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "%V: invalid status \"%V\": use a code from 400 "
+                           "to 599", &cmd->name, &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    *slot = n;
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_usage_gate_upgrade_url(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_usage_gate_loc_conf_t *lcf = conf;
+
+    ngx_str_t  *value;
+
+    if (lcf->upgrade_url_set) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (value[1].len > 2048) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "usage_gate_upgrade_url: longer than 2048 bytes");
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_strcmp(value[1].data, "off") != 0) {
+        lcf->upgrade_url = value[1];
+    }
+
+    lcf->upgrade_url_set = 1;
+
+    return NGX_CONF_OK;
+}

@@ -1,0 +1,111 @@
+/*
+ * Types shared by the module's glue files: configuration and the
+ * per-request context.
+ */
+
+#ifndef NGX_HTTP_USAGE_GATE_MODULE_H
+#define NGX_HTTP_USAGE_GATE_MODULE_H
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_usage_gate_zone.h"
+#include "ug_decide.h"
+#include "ug_identity.h"
+#include "ug_plan.h"
+
+
+/* identity sources, in the order usage_gate_identity lists them */
+#define NGX_HTTP_USAGE_GATE_ID_JWT     1
+#define NGX_HTTP_USAGE_GATE_ID_HEADER  2
+#define NGX_HTTP_USAGE_GATE_ID_ANON    3
+
+#define NGX_HTTP_USAGE_GATE_SCOPE_USER  0
+#define NGX_HTTP_USAGE_GATE_SCOPE_ORG   1
+
+#define NGX_HTTP_USAGE_GATE_COST_MAX    1000000
+
+/* nginx names no constant for 402 Payment Required */
+#define NGX_HTTP_USAGE_GATE_PAYMENT_REQUIRED  402
+
+
+/* $usage_gate_result */
+typedef enum {
+    NGX_HTTP_USAGE_GATE_NONE = 0,
+    NGX_HTTP_USAGE_GATE_ALLOWED,
+    NGX_HTTP_USAGE_GATE_QUOTA,
+    NGX_HTTP_USAGE_GATE_RATE,
+    NGX_HTTP_USAGE_GATE_DRY_RUN_QUOTA,
+    NGX_HTTP_USAGE_GATE_DRY_RUN_RATE,
+    NGX_HTTP_USAGE_GATE_BYPASS
+} ngx_http_usage_gate_result_e;
+
+
+typedef struct {
+    ngx_shm_zone_t               *shm_zone;
+    u_char                       *file;
+    ngx_uint_t                    line;
+} ngx_http_usage_gate_zone_ref_t;
+
+
+typedef struct {
+    ug_plan_table_t               plans;
+    ngx_flag_t                    plans_set;
+    ngx_int_t                     default_plan;
+    ngx_str_t                     default_plan_name;
+    u_char                       *default_plan_file;
+    ngx_uint_t                    default_plan_line;
+    ngx_str_t                     salt;
+    ngx_array_t                   zones;       /* ngx_shm_zone_t * */
+    ngx_array_t                   refs;        /* zone_ref_t */
+} ngx_http_usage_gate_main_conf_t;
+
+
+typedef struct {
+    ngx_shm_zone_t               *shm_zone;     /* NULL: off */
+    ngx_uint_t                    scope;
+    ngx_uint_t                    cost;
+    uint32_t                      plans_mask;   /* 0: every plan */
+    ngx_array_t                  *plan_names;   /* ngx_str_t, for plans= */
+    u_char                       *plans_file;
+    ngx_uint_t                    plans_line;
+
+    ngx_array_t                  *identity;     /* ngx_uint_t sources */
+    ngx_array_t                  *trusted;      /* ngx_cidr_t */
+
+    ngx_flag_t                    dry_run;
+    ngx_flag_t                    headers;
+    ngx_uint_t                    quota_status;
+    ngx_uint_t                    rate_status;
+    ngx_uint_t                    log_level;
+    ngx_str_t                     upgrade_url;
+    ngx_flag_t                    upgrade_url_set;
+} ngx_http_usage_gate_loc_conf_t;
+
+
+typedef struct {
+    ngx_http_usage_gate_result_e  result;
+    unsigned                      decided:1;
+    unsigned                      counted:1;    /* d holds real numbers */
+    unsigned                      headers:1;    /* usage_gate_headers */
+
+    ngx_str_t                     user;
+    ngx_str_t                     org;
+    ngx_str_t                     owner;
+    ngx_int_t                     plan;         /* index in the table */
+    ug_limits_t                   limits;
+    ug_decision_t                 d;
+
+    u_char                        anon[UG_ANON_LEN];
+} ngx_http_usage_gate_ctx_t;
+
+
+extern ngx_module_t  ngx_http_usage_gate_module;
+
+
+ngx_int_t ngx_http_usage_gate_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_usage_gate_filter_init(ngx_conf_t *cf);
+ngx_http_usage_gate_ctx_t *ngx_http_usage_gate_get_ctx(ngx_http_request_t *r);
+
+#endif /* NGX_HTTP_USAGE_GATE_MODULE_H */

@@ -1,0 +1,411 @@
+/*
+ * The shared-memory zone of owners (model: ngx_http_limit_req_module).
+ */
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+
+#include <openssl/rand.h>
+
+#include "ngx_http_usage_gate_zone.h"
+#include "ug_time.h"
+
+
+/* How many least recently used owners one allocation may examine for
+ * eviction: bounds the time the zone lock is held. */
+#define NGX_HTTP_USAGE_GATE_EVICT_SCAN  32
+
+
+extern ngx_module_t  ngx_http_usage_gate_module;
+
+
+static ngx_int_t ngx_http_usage_gate_init_zone(ngx_shm_zone_t *shm_zone,
+    void *data);
+static void ngx_http_usage_gate_rbtree_insert_value(ngx_rbtree_node_t *temp,
+    ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel);
+static ngx_rbtree_node_t *ngx_http_usage_gate_lookup(
+    ngx_http_usage_gate_shctx_t *sh, ngx_uint_t hash, u_char *owner,
+    size_t len);
+static ngx_uint_t ngx_http_usage_gate_evict(ngx_http_usage_gate_zone_t *zone,
+    uint64_t now_us);
+static void ngx_http_usage_gate_stats_bind(ngx_http_usage_gate_zone_t *zone);
+
+
+uint64_t
+ngx_http_usage_gate_now_us(void)
+{
+    ngx_time_t  *tp;
+
+    tp = ngx_timeofday();
+
+    return (uint64_t) tp->sec * 1000000 + (uint64_t) tp->msec * 1000;
+}
+
+
+ngx_shm_zone_t *
+ngx_http_usage_gate_zone_add(ngx_conf_t *cf, ngx_str_t *name, size_t size)
+{
+    ngx_shm_zone_t              *shm_zone;
+    ngx_http_usage_gate_zone_t  *zone;
+
+    shm_zone = ngx_shared_memory_add(cf, name, size,
+                                     &ngx_http_usage_gate_module);
+    if (shm_zone == NULL) {
+        return NULL;
+    }
+
+    if (shm_zone->data == NULL) {
+        zone = ngx_pcalloc(cf->pool, sizeof(ngx_http_usage_gate_zone_t));
+        if (zone == NULL) {
+            return NULL;
+        }
+
+        zone->name = *name;
+        shm_zone->init = ngx_http_usage_gate_init_zone;
+        shm_zone->data = zone;
+    }
+
+    return shm_zone;
+}
+
+
+static ngx_int_t
+ngx_http_usage_gate_init_zone(ngx_shm_zone_t *shm_zone, void *data)
+{
+    ngx_http_usage_gate_zone_t  *ozone = data;
+
+    size_t                        len;
+    ngx_http_usage_gate_zone_t   *zone;
+
+    zone = shm_zone->data;
+    zone->size = shm_zone->shm.size;
+
+    if (ozone) {
+        /* a reload with the same name and size: nginx kept the mapping,
+         * so the owners and their counts carry over as they are */
+        zone->sh = ozone->sh;
+        zone->shpool = ozone->shpool;
+        ngx_http_usage_gate_stats_bind(zone);
+        return NGX_OK;
+    }
+
+    zone->shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
+
+    if (shm_zone->shm.exists) {
+        zone->sh = zone->shpool->data;
+        ngx_http_usage_gate_stats_bind(zone);
+        return NGX_OK;
+    }
+
+    zone->sh = ngx_slab_alloc(zone->shpool,
+                              sizeof(ngx_http_usage_gate_shctx_t));
+    if (zone->sh == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memzero(zone->sh, sizeof(ngx_http_usage_gate_shctx_t));
+
+    zone->shpool->data = zone->sh;
+
+    ngx_rbtree_init(&zone->sh->rbtree, &zone->sh->sentinel,
+                    ngx_http_usage_gate_rbtree_insert_value);
+    ngx_queue_init(&zone->sh->lru);
+
+    /* The fallback salt for anonymous owners: random per zone, never a
+     * constant an attacker could know; kept across reloads with the zone.*/
+    if (RAND_bytes(zone->sh->salt, NGX_HTTP_USAGE_GATE_SALT_LEN) != 1) {
+        ngx_log_error(NGX_LOG_EMERG, shm_zone->shm.log, 0,
+                      "usage_gate_zone \"%V\": no random bytes for the "
+                      "anonymous salt", &shm_zone->shm.name);
+        return NGX_ERROR;
+    }
+
+    len = sizeof(" in usage_gate_zone \"\"") + shm_zone->shm.name.len;
+
+    zone->shpool->log_ctx = ngx_slab_alloc(zone->shpool, len);
+    if (zone->shpool->log_ctx == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_sprintf(zone->shpool->log_ctx, " in usage_gate_zone \"%V\"%Z",
+                &shm_zone->shm.name);
+
+    zone->shpool->log_nomem = 0;
+
+    ngx_http_usage_gate_stats_bind(zone);
+
+    return NGX_OK;
+}
+
+
+/*
+ * Finds or claims a statistics slot for each configured plan, by name.
+ */
+static void
+ngx_http_usage_gate_stats_bind(ngx_http_usage_gate_zone_t *zone)
+{
+    ngx_uint_t                         i, k;
+    ug_plan_t                         *plan;
+    ngx_http_usage_gate_plan_stats_t  *st;
+
+    if (zone->plans == NULL) {
+        return;
+    }
+
+    st = zone->sh->stats;
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    for (i = 0; i < zone->plans->n; i++) {
+        plan = &zone->plans->plans[i];
+        zone->stats_slot[i] = UG_PLANS_MAX;
+
+        for (k = 0; k < UG_PLANS_MAX; k++) {
+            if (ngx_strcmp(st[k].name, plan->name) == 0) {
+                zone->stats_slot[i] = k;
+                break;
+            }
+
+            if (st[k].name[0] == '\0') {
+                ngx_cpystrn(st[k].name, (u_char *) plan->name,
+                            UG_PLAN_NAME_MAX + 1);
+                zone->stats_slot[i] = k;
+                break;
+            }
+        }
+    }
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+}
+
+
+void
+ngx_http_usage_gate_zone_count(ngx_http_usage_gate_zone_t *zone,
+    ngx_int_t plan, ngx_uint_t result)
+{
+    ngx_uint_t  slot;
+
+    slot = (plan >= 0 && plan < UG_PLANS_MAX) ? zone->stats_slot[plan]
+                                              : UG_PLANS_MAX;
+
+    (void) ngx_atomic_fetch_add(&zone->sh->stats[slot].count[result], 1);
+}
+
+
+static void
+ngx_http_usage_gate_rbtree_insert_value(ngx_rbtree_node_t *temp,
+    ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel)
+{
+    ngx_rbtree_node_t           **p;
+    ngx_http_usage_gate_node_t   *un, *unt;
+
+    for ( ;; ) {
+
+        if (node->key < temp->key) {
+            p = &temp->left;
+
+        } else if (node->key > temp->key) {
+            p = &temp->right;
+
+        } else {
+            un = (ngx_http_usage_gate_node_t *) &node->color;
+            unt = (ngx_http_usage_gate_node_t *) &temp->color;
+
+            p = (ngx_memn2cmp(un->owner, unt->owner, un->len, unt->len) < 0)
+                ? &temp->left : &temp->right;
+        }
+
+        if (*p == sentinel) {
+            break;
+        }
+
+        temp = *p;
+    }
+
+    *p = node;
+    node->parent = temp;
+    node->left = sentinel;
+    node->right = sentinel;
+    ngx_rbt_red(node);
+}
+
+
+static ngx_rbtree_node_t *
+ngx_http_usage_gate_lookup(ngx_http_usage_gate_shctx_t *sh, ngx_uint_t hash,
+    u_char *owner, size_t len)
+{
+    ngx_int_t                    rc;
+    ngx_rbtree_node_t           *node, *sentinel;
+    ngx_http_usage_gate_node_t  *un;
+
+    node = sh->rbtree.root;
+    sentinel = sh->rbtree.sentinel;
+
+    while (node != sentinel) {
+
+        if (hash < node->key) {
+            node = node->left;
+            continue;
+        }
+
+        if (hash > node->key) {
+            node = node->right;
+            continue;
+        }
+
+        un = (ngx_http_usage_gate_node_t *) &node->color;
+
+        rc = ngx_memn2cmp(owner, un->owner, len, (size_t) un->len);
+
+        if (rc == 0) {
+            return node;
+        }
+
+        node = (rc < 0) ? node->left : node->right;
+    }
+
+    return NULL;
+}
+
+
+/*
+ * Frees owners that hold nothing worth keeping: counts from a past month,
+ * or no monthly count and a fully refilled minute bucket.  The LRU tail
+ * holds the owners seen longest ago, so past-month owners come first.
+ * An owner with counts this month is billing data and is never dropped.
+ */
+static ngx_uint_t
+ngx_http_usage_gate_evict(ngx_http_usage_gate_zone_t *zone, uint64_t now_us)
+{
+    int32_t                       month;
+    ngx_uint_t                    n, freed;
+    ngx_queue_t                  *q, *prev;
+    ngx_rbtree_node_t            *node;
+    ngx_http_usage_gate_node_t   *un;
+
+    month = ug_month_index((int64_t) (now_us / 1000000));
+    freed = 0;
+
+    q = ngx_queue_last(&zone->sh->lru);
+
+    for (n = 0; n < NGX_HTTP_USAGE_GATE_EVICT_SCAN; n++) {
+
+        if (q == ngx_queue_sentinel(&zone->sh->lru)) {
+            break;
+        }
+
+        prev = ngx_queue_prev(q);
+        un = ngx_queue_data(q, ngx_http_usage_gate_node_t, queue);
+
+        if (un->counter.month < month
+            || (un->counter.month_used == 0 && un->counter.tat_us <= now_us))
+        {
+            node = (ngx_rbtree_node_t *)
+                       ((u_char *) un - offsetof(ngx_rbtree_node_t, color));
+
+            ngx_queue_remove(q);
+            ngx_rbtree_delete(&zone->sh->rbtree, node);
+            ngx_slab_free_locked(zone->shpool, node);
+
+            zone->sh->owners--;
+            freed++;
+        }
+
+        q = prev;
+    }
+
+    if (freed) {
+        (void) ngx_atomic_fetch_add(&zone->sh->evictions, freed);
+    }
+
+    return freed;
+}
+
+
+ngx_int_t
+ngx_http_usage_gate_zone_decide(ngx_http_usage_gate_zone_t *zone,
+    u_char *owner, size_t len, const ug_limits_t *limits, uint64_t cost,
+    uint64_t now_us, ug_decision_t *d)
+{
+    size_t                        size;
+    uint32_t                      hash;
+    ngx_rbtree_node_t            *node;
+    ngx_http_usage_gate_node_t   *un;
+
+    hash = ngx_crc32_short(owner, len);
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    node = ngx_http_usage_gate_lookup(zone->sh, hash, owner, len);
+
+    if (node) {
+        un = (ngx_http_usage_gate_node_t *) &node->color;
+        ngx_queue_remove(&un->queue);
+
+    } else {
+        size = offsetof(ngx_rbtree_node_t, color)
+               + offsetof(ngx_http_usage_gate_node_t, owner)
+               + len;
+
+        node = ngx_slab_alloc_locked(zone->shpool, size);
+
+        if (node == NULL
+            && ngx_http_usage_gate_evict(zone, now_us) > 0)
+        {
+            node = ngx_slab_alloc_locked(zone->shpool, size);
+        }
+
+        if (node == NULL) {
+            ngx_shmtx_unlock(&zone->shpool->mutex);
+            (void) ngx_atomic_fetch_add(&zone->sh->fail_open, 1);
+            return NGX_HTTP_USAGE_GATE_FULL;
+        }
+
+        node->key = hash;
+
+        un = (ngx_http_usage_gate_node_t *) &node->color;
+        un->len = (u_char) len;
+        un->reserved = 0;
+        ngx_memzero(&un->counter, sizeof(ug_counter_t));
+        ngx_memcpy(un->owner, owner, len);
+
+        ngx_rbtree_insert(&zone->sh->rbtree, node);
+        zone->sh->owners++;
+    }
+
+    ngx_queue_insert_head(&zone->sh->lru, &un->queue);
+
+    ug_decide(&un->counter, limits, cost, now_us, d);
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    return NGX_HTTP_USAGE_GATE_DECIDED;
+}
+
+
+ngx_int_t
+ngx_http_usage_gate_zone_read(ngx_http_usage_gate_zone_t *zone,
+    u_char *owner, size_t len, ug_counter_t *counter)
+{
+    uint32_t                      hash;
+    ngx_rbtree_node_t            *node;
+    ngx_http_usage_gate_node_t   *un;
+
+    hash = ngx_crc32_short(owner, len);
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    node = ngx_http_usage_gate_lookup(zone->sh, hash, owner, len);
+
+    if (node == NULL) {
+        ngx_shmtx_unlock(&zone->shpool->mutex);
+        return NGX_DECLINED;
+    }
+
+    un = (ngx_http_usage_gate_node_t *) &node->color;
+    *counter = un->counter;
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    return NGX_OK;
+}

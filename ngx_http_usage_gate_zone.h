@@ -1,0 +1,113 @@
+/*
+ * The shared-memory zone: one node per owner in a red-black tree, an LRU
+ * queue for eviction, and the zone-wide statistics.  Every function here
+ * takes the slab pool's mutex for a bounded, short piece of work.
+ */
+
+#ifndef NGX_HTTP_USAGE_GATE_ZONE_H
+#define NGX_HTTP_USAGE_GATE_ZONE_H
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+
+#include "ug_decide.h"
+#include "ug_plan.h"
+
+
+#define NGX_HTTP_USAGE_GATE_SALT_LEN  32
+
+/* Results counted per plan in the zone's statistics. */
+enum {
+    NGX_HTTP_USAGE_GATE_ST_ALLOWED = 0,
+    NGX_HTTP_USAGE_GATE_ST_QUOTA,
+    NGX_HTTP_USAGE_GATE_ST_RATE,
+    NGX_HTTP_USAGE_GATE_ST_DRY_RUN_QUOTA,
+    NGX_HTTP_USAGE_GATE_ST_DRY_RUN_RATE,
+    NGX_HTTP_USAGE_GATE_ST_BYPASS,
+    NGX_HTTP_USAGE_GATE_ST_UNAUTHORIZED,
+    NGX_HTTP_USAGE_GATE_ST_BAD_REQUEST,
+    NGX_HTTP_USAGE_GATE_ST_N
+};
+
+
+typedef struct {
+    u_char                   name[UG_PLAN_NAME_MAX + 1];
+    ngx_atomic_t             count[NGX_HTTP_USAGE_GATE_ST_N];
+} ngx_http_usage_gate_plan_stats_t;
+
+
+typedef struct {
+    ngx_rbtree_t             rbtree;
+    ngx_rbtree_node_t        sentinel;
+    ngx_queue_t              lru;
+
+    ngx_uint_t               owners;
+    ngx_atomic_t             evictions;
+    ngx_atomic_t             fail_open;
+
+    u_char                   salt[NGX_HTTP_USAGE_GATE_SALT_LEN];
+
+    /* Plans are kept by name, so counts survive a reload that reorders
+     * or adds plans; slot UG_PLANS_MAX collects requests with no plan. */
+    ngx_http_usage_gate_plan_stats_t  stats[UG_PLANS_MAX + 1];
+} ngx_http_usage_gate_shctx_t;
+
+
+/*
+ * An owner.  The node starts at ngx_rbtree_node_t's `color` field, as in
+ * limit_req, so the tree's bookkeeping shares its last word.  Its size is
+ * offsetof(node, color) + offsetof(..., owner) + the owner's length,
+ * which the slab allocator rounds up to a power of two: 128 bytes for
+ * owners up to 48 bytes, 256 up to 128 (docs/directives.md).
+ */
+typedef struct {
+    u_char                   color;
+    u_char                   len;
+    u_short                  reserved;
+    ngx_queue_t              queue;
+    ug_counter_t             counter;
+    u_char                   owner[1];
+} ngx_http_usage_gate_node_t;
+
+
+typedef struct {
+    ngx_http_usage_gate_shctx_t  *sh;
+    ngx_slab_pool_t              *shpool;
+    ngx_str_t                     name;
+    size_t                        size;
+
+    /* plan index (in the http{} plan table) -> stats slot in sh */
+    ngx_uint_t                    stats_slot[UG_PLANS_MAX];
+
+    ngx_uint_t                    configured;    /* usage_gate_zone seen */
+    u_char                       *file;          /* where it was declared */
+    ngx_uint_t                    line;
+
+    ug_plan_table_t              *plans;
+    ngx_str_t                     salt;          /* configured, or empty */
+} ngx_http_usage_gate_zone_t;
+
+
+typedef enum {
+    NGX_HTTP_USAGE_GATE_DECIDED = 0,
+    NGX_HTTP_USAGE_GATE_FULL             /* no room: fail open */
+} ngx_http_usage_gate_zone_rc_e;
+
+
+ngx_shm_zone_t *ngx_http_usage_gate_zone_add(ngx_conf_t *cf, ngx_str_t *name,
+    size_t size);
+
+ngx_int_t ngx_http_usage_gate_zone_decide(ngx_http_usage_gate_zone_t *zone,
+    u_char *owner, size_t len, const ug_limits_t *limits, uint64_t cost,
+    uint64_t now_us, ug_decision_t *d);
+
+/* Copies an owner's counter; NGX_DECLINED if the zone does not hold it. */
+ngx_int_t ngx_http_usage_gate_zone_read(ngx_http_usage_gate_zone_t *zone,
+    u_char *owner, size_t len, ug_counter_t *counter);
+
+void ngx_http_usage_gate_zone_count(ngx_http_usage_gate_zone_t *zone,
+    ngx_int_t plan, ngx_uint_t result);
+
+uint64_t ngx_http_usage_gate_now_us(void);
+
+#endif /* NGX_HTTP_USAGE_GATE_ZONE_H */

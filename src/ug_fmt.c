@@ -1,0 +1,294 @@
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "ug_fmt.h"
+#include "ug_time.h"
+
+
+static size_t
+ug_fmt_done(int n, size_t size)
+{
+    return (n < 0 || (size_t) n >= size) ? 0 : (size_t) n;
+}
+
+
+size_t
+ug_fmt_policy(char *buf, size_t size, const ug_limits_t *limits)
+{
+    int  n;
+
+    if (limits->minute != UG_OFF && limits->month != UG_OFF) {
+        n = snprintf(buf, size,
+                     "\"minute\";q=%" PRId64 ";w=60, "
+                     "\"month\";q=%" PRId64 ";w=%d",
+                     limits->minute, limits->month, UG_MONTH_WINDOW_SEC);
+
+    } else if (limits->minute != UG_OFF) {
+        n = snprintf(buf, size, "\"minute\";q=%" PRId64 ";w=60",
+                     limits->minute);
+
+    } else if (limits->month != UG_OFF) {
+        n = snprintf(buf, size, "\"month\";q=%" PRId64 ";w=%d",
+                     limits->month, UG_MONTH_WINDOW_SEC);
+
+    } else {
+        return 0;
+    }
+
+    return ug_fmt_done(n, size);
+}
+
+
+size_t
+ug_fmt_ratelimit(char *buf, size_t size, const ug_limits_t *limits,
+    const ug_decision_t *d)
+{
+    int  n;
+
+    if (limits->minute != UG_OFF && limits->month != UG_OFF) {
+        n = snprintf(buf, size,
+                     "\"minute\";r=%" PRIu64 ";t=%" PRIu64 ", "
+                     "\"month\";r=%" PRIu64 ";t=%" PRIu64,
+                     d->minute_remaining, d->minute_reset,
+                     d->month_remaining, d->month_reset);
+
+    } else if (limits->minute != UG_OFF) {
+        n = snprintf(buf, size, "\"minute\";r=%" PRIu64 ";t=%" PRIu64,
+                     d->minute_remaining, d->minute_reset);
+
+    } else if (limits->month != UG_OFF) {
+        n = snprintf(buf, size, "\"month\";r=%" PRIu64 ";t=%" PRIu64,
+                     d->month_remaining, d->month_reset);
+
+    } else {
+        return 0;
+    }
+
+    return ug_fmt_done(n, size);
+}
+
+
+/*
+ * The length of the well-formed UTF-8 sequence at p (RFC 3629: no
+ * overlong forms, no surrogates, nothing above U+10FFFF), or 0.
+ */
+static size_t
+ug_utf8_len(const unsigned char *p, size_t len)
+{
+    size_t         n, i;
+    unsigned char  lo, hi;
+
+    lo = 0x80;
+    hi = 0xbf;
+
+    if (p[0] >= 0xc2 && p[0] <= 0xdf) {
+        n = 2;
+
+    } else if (p[0] >= 0xe0 && p[0] <= 0xef) {
+        n = 3;
+        lo = p[0] == 0xe0 ? 0xa0 : 0x80;
+        hi = p[0] == 0xed ? 0x9f : 0xbf;
+
+    } else if (p[0] >= 0xf0 && p[0] <= 0xf4) {
+        n = 4;
+        lo = p[0] == 0xf0 ? 0x90 : 0x80;
+        hi = p[0] == 0xf4 ? 0x8f : 0xbf;
+
+    } else {
+        return 0;
+    }
+
+    if (len < n || p[1] < lo || p[1] > hi) {
+        return 0;
+    }
+
+    for (i = 2; i < n; i++) {
+        if (p[i] < 0x80 || p[i] > 0xbf) {
+            return 0;
+        }
+    }
+
+    return n;
+}
+
+
+size_t
+ug_json_escape(char *dst, size_t size, const char *src, size_t len)
+{
+    static const char     hex[] = "0123456789abcdef";
+
+    const unsigned char  *s;
+    unsigned char         c;
+    size_t                i, n, k, w;
+
+    s = (const unsigned char *) src;
+    n = 0;
+    i = 0;
+
+    while (i < len) {
+        c = s[i];
+        k = 1;
+
+        /* the exact width of the output, so that a buffer that fits the
+         * result exactly is enough */
+        if (c == '"' || c == '\\') {
+            w = 2;
+
+        } else if (c < 0x20 || c == 0x7f) {
+            w = 6;
+
+        } else if (c < 0x80) {
+            w = 1;
+
+        } else {
+            /* well-formed UTF-8 goes through as it is, so that a client
+             * reads back the same text; a stray byte becomes U+FFFD,
+             * never invalid UTF-8 in the output */
+            k = ug_utf8_len(s + i, len - i);
+            w = k ? k : 6;
+            k = k ? k : 1;
+        }
+
+        if (size - n < w) {
+            return 0;
+        }
+
+        if (c == '"' || c == '\\') {
+            dst[n++] = '\\';
+            dst[n++] = (char) c;
+
+        } else if (c < 0x20 || c == 0x7f) {
+            dst[n++] = '\\';
+            dst[n++] = 'u';
+            dst[n++] = '0';
+            dst[n++] = '0';
+            dst[n++] = hex[c >> 4];
+            dst[n++] = hex[c & 0x0f];
+
+        } else if (w == k) {
+            memcpy(dst + n, s + i, k);
+            n += k;
+
+        } else {
+            memcpy(dst + n, "\\ufffd", 6);
+            n += 6;
+        }
+
+        i += k;
+    }
+
+    return n;
+}
+
+
+size_t
+ug_fmt_deny_body_size(size_t plan_len, size_t url_len)
+{
+    return 256 + 12 * plan_len + 6 * url_len;
+}
+
+
+size_t
+ug_fmt_deny_body(char *buf, size_t size, const ug_decision_t *d,
+    const char *plan, size_t plan_len, const ug_limits_t *limits,
+    const char *url, size_t url_len)
+{
+    char      eplan[6 * UG_PLAN_NAME_MAX + 6 * 128];
+    char     *eurl;
+    size_t    elen, ulen, n, rest;
+    int       k;
+    int64_t   limit;
+    uint64_t  used;
+    const char  *fmt;
+
+    elen = ug_json_escape(eplan, sizeof(eplan), plan, plan_len);
+    if (elen == 0 && plan_len != 0) {
+        return 0;
+    }
+
+    if (d->verdict == UG_RATE) {
+        fmt = "{\"detail\":\"Rate limit reached for plan '%.*s'. "
+              "Try again in a minute.\",\"plan\":\"%.*s\",\"limit\":%" PRId64
+              ",\"used\":%" PRIu64 ",\"reset_seconds\":%" PRIu64
+              ",\"upgrade_url\":";
+        limit = limits->minute;
+        used = limit > 0 && (uint64_t) limit > d->minute_remaining
+               ? (uint64_t) limit - d->minute_remaining : 0;
+
+    } else {
+        fmt = "{\"detail\":\"Monthly quota reached for plan '%.*s'. "
+              "Please upgrade.\",\"plan\":\"%.*s\",\"limit\":%" PRId64
+              ",\"used\":%" PRIu64 ",\"reset_seconds\":%" PRIu64
+              ",\"upgrade_url\":";
+        limit = limits->month;
+        used = d->month_used;
+    }
+
+    k = snprintf(buf, size, fmt, (int) elen, eplan, (int) elen, eplan,
+                 limit, used, d->retry_after);
+    n = ug_fmt_done(k, size);
+    if (n == 0) {
+        return 0;
+    }
+
+    rest = size - n;
+
+    if (url == NULL) {
+        if (rest < sizeof("null}")) {
+            return 0;
+        }
+        memcpy(buf + n, "null}", sizeof("null}"));
+        return n + sizeof("null}") - 1;
+    }
+
+    if (rest < 4) {
+        return 0;
+    }
+
+    buf[n++] = '"';
+    eurl = buf + n;
+    ulen = ug_json_escape(eurl, size - n - 3, url, url_len);
+    if (ulen == 0 && url_len != 0) {
+        return 0;
+    }
+
+    n += ulen;
+    buf[n++] = '"';
+    buf[n++] = '}';
+    buf[n] = '\0';
+
+    return n;
+}
+
+
+size_t
+ug_fmt_detail_size(size_t len)
+{
+    return sizeof("{\"detail\":\"\"}") + 6 * len;
+}
+
+
+size_t
+ug_fmt_detail(char *buf, size_t size, const char *msg, size_t len)
+{
+    size_t  n, e;
+
+    if (size < sizeof("{\"detail\":\"\"}")) {
+        return 0;
+    }
+
+    memcpy(buf, "{\"detail\":\"", 11);
+    n = 11;
+
+    e = ug_json_escape(buf + n, size - n - 2, msg, len);
+    if (e == 0 && len != 0) {
+        return 0;
+    }
+
+    n += e;
+    buf[n++] = '"';
+    buf[n++] = '}';
+
+    return n;
+}

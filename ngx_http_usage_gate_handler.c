@@ -35,6 +35,8 @@ static ngx_int_t ngx_http_usage_gate_send_json(ngx_http_request_t *r,
 static ngx_int_t ngx_http_usage_gate_reject(ngx_http_request_t *r,
     ngx_http_usage_gate_loc_conf_t *lcf, ngx_uint_t status,
     ngx_str_t *detail);
+static ngx_int_t ngx_http_usage_gate_challenge(ngx_http_request_t *r,
+    ngx_str_t *detail);
 static void ngx_http_usage_gate_cleanup(void *data);
 static ngx_int_t ngx_http_usage_gate_header_filter(ngx_http_request_t *r);
 static ngx_int_t ngx_http_usage_gate_add_header(ngx_http_request_t *r,
@@ -270,6 +272,17 @@ ngx_http_usage_gate_identity(ngx_http_request_t *r,
     for (i = 0; i < lcf->identity->nelts; i++) {
 
         switch (source[i]) {
+
+        case NGX_HTTP_USAGE_GATE_ID_JWT:
+            rc = ngx_http_usage_gate_from_jwt(r, lcf, ctx, plan, detail);
+
+            if (rc == NGX_DECLINED) {
+                continue;
+            }
+
+            /* a token that is present but bad never falls back to the
+             * next source: that is how forged plans would get in */
+            return rc;
 
         case NGX_HTTP_USAGE_GATE_ID_HEADER:
             if (lcf->trusted == NULL
@@ -684,6 +697,12 @@ ngx_http_usage_gate_reject(ngx_http_request_t *r,
     ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                   "usage_gate: %ui: %V", status, detail);
 
+    if (status == NGX_HTTP_UNAUTHORIZED
+        && ngx_http_usage_gate_challenge(r, detail) != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
     size = ug_fmt_detail_size(detail->len);
 
     body = ngx_pnalloc(r->pool, size);
@@ -698,6 +717,53 @@ ngx_http_usage_gate_reject(ngx_http_request_t *r,
     }
 
     return ngx_http_usage_gate_send_json(r, status, body, len);
+}
+
+
+/*
+ * RFC 6750: a refused token gets error="invalid_token" and the reason; a
+ * request with no credentials at all gets the bare challenge.
+ */
+static ngx_int_t
+ngx_http_usage_gate_challenge(ngx_http_request_t *r, ngx_str_t *detail)
+{
+    u_char                     *p, *last;
+    size_t                      len, i;
+    ngx_http_usage_gate_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_usage_gate_module);
+
+    if (ctx == NULL || ctx->jwt_error == NULL) {
+        return ngx_http_usage_gate_add_header(r, &r->headers_out.headers,
+                                              "WWW-Authenticate",
+                                              (u_char *) "Bearer",
+                                              sizeof("Bearer") - 1);
+    }
+
+    len = sizeof("Bearer error=\"invalid_token\", error_description=\"\"")
+          + detail->len;
+
+    p = ngx_pnalloc(r->pool, len);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    last = ngx_cpymem(p, "Bearer error=\"invalid_token\", "
+                         "error_description=\"",
+                      sizeof("Bearer error=\"invalid_token\", "
+                             "error_description=\"") - 1);
+
+    /* details are the module's own sentences; keep the quoting sound
+     * anyway: a quote or backslash would end the quoted-string early */
+    for (i = 0; i < detail->len; i++) {
+        *last++ = (detail->data[i] == '"' || detail->data[i] == '\\')
+                  ? '\'' : detail->data[i];
+    }
+
+    *last++ = '"';
+
+    return ngx_http_usage_gate_add_header(r, &r->headers_out.headers,
+                                          "WWW-Authenticate", p, last - p);
 }
 
 

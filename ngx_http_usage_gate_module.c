@@ -12,6 +12,7 @@
 #include <ngx_http.h>
 
 #include "ngx_http_usage_gate_module.h"
+#include "ug_jwt_cache.h"
 
 
 static ngx_int_t ngx_http_usage_gate_add_variables(ngx_conf_t *cf);
@@ -38,6 +39,12 @@ static char *ngx_http_usage_gate_status(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_usage_gate_upgrade_url(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
+static char *ngx_http_usage_gate_jwt_cache(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static ngx_int_t ngx_http_usage_gate_init_process(ngx_cycle_t *cycle);
+static void ngx_http_usage_gate_exit_process(ngx_cycle_t *cycle);
+static ngx_http_usage_gate_main_conf_t *ngx_http_usage_gate_cycle_conf(
+    ngx_cycle_t *cycle);
 
 static ngx_int_t ngx_http_usage_gate_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
@@ -145,6 +152,76 @@ static ngx_command_t  ngx_http_usage_gate_commands[] = {
       offsetof(ngx_http_usage_gate_loc_conf_t, log_level),
       &ngx_http_usage_gate_log_levels },
 
+    { ngx_string("usage_gate_jwt_keys"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_usage_gate_jwt_keys,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("usage_gate_jwt_secret_file"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_usage_gate_jwt_secret_file,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("usage_gate_jwt_algorithms"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_usage_gate_jwt_algorithms,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("usage_gate_jwt_issuer"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_usage_gate_jwt_issuer,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("usage_gate_jwt_audience"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_usage_gate_jwt_audience,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("usage_gate_jwt_leeway"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_usage_gate_jwt_leeway,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("usage_gate_jwt_plan_claim"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_usage_gate_jwt_plan_claim,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("usage_gate_jwt_org_claim"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_usage_gate_jwt_org_claim,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("usage_gate_jwt_required"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_usage_gate_loc_conf_t, jwt_required),
+      NULL },
+
+    { ngx_string("usage_gate_jwt_cache"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_usage_gate_jwt_cache,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
       ngx_null_command
 };
 
@@ -171,10 +248,10 @@ ngx_module_t  ngx_http_usage_gate_module = {
     NGX_HTTP_MODULE,                       /* module type */
     NULL,                                  /* init master */
     NULL,                                  /* init module */
-    NULL,                                  /* init process */
+    ngx_http_usage_gate_init_process,      /* init process */
     NULL,                                  /* init thread */
     NULL,                                  /* exit thread */
-    NULL,                                  /* exit process */
+    ngx_http_usage_gate_exit_process,      /* exit process */
     NULL,                                  /* exit master */
     NGX_MODULE_V1_PADDING
 };
@@ -190,7 +267,10 @@ enum {
     NGX_HTTP_USAGE_GATE_VAR_MONTH_USED,
     NGX_HTTP_USAGE_GATE_VAR_MONTH_LIMIT,
     NGX_HTTP_USAGE_GATE_VAR_MONTH_REMAINING,
-    NGX_HTTP_USAGE_GATE_VAR_MINUTE_USED
+    NGX_HTTP_USAGE_GATE_VAR_MINUTE_USED,
+    NGX_HTTP_USAGE_GATE_VAR_JWT_SUB,
+    NGX_HTTP_USAGE_GATE_VAR_JWT_KID,
+    NGX_HTTP_USAGE_GATE_VAR_JWT_ERROR
 };
 
 
@@ -226,6 +306,16 @@ static ngx_http_variable_t  ngx_http_usage_gate_vars[] = {
     { ngx_string("usage_gate_minute_used"), NULL,
       ngx_http_usage_gate_variable,
       NGX_HTTP_USAGE_GATE_VAR_MINUTE_USED, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("usage_gate_jwt_sub"), NULL, ngx_http_usage_gate_variable,
+      NGX_HTTP_USAGE_GATE_VAR_JWT_SUB, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("usage_gate_jwt_kid"), NULL, ngx_http_usage_gate_variable,
+      NGX_HTTP_USAGE_GATE_VAR_JWT_KID, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("usage_gate_jwt_error"), NULL,
+      ngx_http_usage_gate_variable,
+      NGX_HTTP_USAGE_GATE_VAR_JWT_ERROR, NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
       ngx_http_null_variable
 };
@@ -273,7 +363,49 @@ ngx_http_usage_gate_variable(ngx_http_request_t *r,
 
     ctx = ngx_http_usage_gate_get_ctx(r);
 
-    if (ctx == NULL || ctx->plan < 0) {
+    if (ctx == NULL) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    /* the jwt variables tell about refused tokens too */
+    switch (data) {
+
+    case NGX_HTTP_USAGE_GATE_VAR_JWT_ERROR:
+        if (ctx->jwt_error == NULL) {
+            v->not_found = 1;
+            return NGX_OK;
+        }
+
+        v->data = (u_char *) ctx->jwt_error;
+        v->len = ngx_strlen(ctx->jwt_error);
+        goto found;
+
+    case NGX_HTTP_USAGE_GATE_VAR_JWT_SUB:
+    case NGX_HTTP_USAGE_GATE_VAR_JWT_KID:
+        if (ctx->jwt == NULL) {
+            v->not_found = 1;
+            return NGX_OK;
+        }
+
+        if (data == NGX_HTTP_USAGE_GATE_VAR_JWT_SUB) {
+            v->data = (u_char *) ctx->jwt->sub;
+            v->len = ctx->jwt->sub_len;
+
+        } else {
+            v->data = (u_char *) ctx->jwt->kid;
+            v->len = ctx->jwt->kid_len;
+        }
+
+        if (v->len == 0) {
+            v->not_found = 1;
+            return NGX_OK;
+        }
+
+        goto found;
+    }
+
+    if (ctx->plan < 0) {
         v->not_found = 1;
         return NGX_OK;
     }
@@ -383,6 +515,7 @@ ngx_http_usage_gate_create_main_conf(ngx_conf_t *cf)
      */
 
     mcf->default_plan = NGX_CONF_UNSET;
+    mcf->jwt_cache_size = NGX_CONF_UNSET_UINT;
 
     if (ngx_array_init(&mcf->zones, cf->pool, 2, sizeof(ngx_shm_zone_t *))
         != NGX_OK
@@ -411,6 +544,9 @@ ngx_http_usage_gate_init_main_conf(ngx_conf_t *cf, void *conf)
     if (!mcf->plans_set) {
         ug_plan_table_default(&mcf->plans);
     }
+
+    ngx_conf_init_uint_value(mcf->jwt_cache_size,
+                             NGX_HTTP_USAGE_GATE_JWT_CACHE);
 
     if (mcf->default_plan_name.len) {
         i = ug_plan_find(&mcf->plans, (char *) mcf->default_plan_name.data,
@@ -492,6 +628,8 @@ ngx_http_usage_gate_create_loc_conf(ngx_conf_t *cf)
     conf->cost = NGX_CONF_UNSET_UINT;
     conf->plan_names = NGX_CONF_UNSET_PTR;
     conf->identity = NGX_CONF_UNSET_PTR;
+    conf->jwt = NGX_CONF_UNSET_PTR;
+    conf->jwt_required = NGX_CONF_UNSET;
     conf->trusted = NGX_CONF_UNSET_PTR;
     conf->dry_run = NGX_CONF_UNSET;
     conf->headers = NGX_CONF_UNSET;
@@ -550,6 +688,39 @@ ngx_http_usage_gate_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         }
 
         conf->identity = prev->identity;
+        conf->identity_file = prev->identity_file;
+        conf->identity_line = prev->identity_line;
+    }
+
+    if (conf->jwt == NGX_CONF_UNSET_PTR) {
+        conf->jwt = (prev->jwt == NGX_CONF_UNSET_PTR) ? NULL : prev->jwt;
+    }
+
+    if (conf->jwt
+        && ngx_http_usage_gate_jwt_merge(cf, conf->jwt,
+                                         (prev->jwt == NGX_CONF_UNSET_PTR
+                                          || prev->jwt == conf->jwt)
+                                         ? NULL : prev->jwt)
+           != NGX_CONF_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_conf_merge_value(conf->jwt_required, prev->jwt_required, 0);
+
+    if (conf->shm_zone && conf->jwt == NULL) {
+        source = conf->identity->elts;
+
+        for (k = 0; k < conf->identity->nelts; k++) {
+            if (source[k] == NGX_HTTP_USAGE_GATE_ID_JWT) {
+                ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                              "usage_gate_identity: the jwt source in "
+                              "%s:%ui needs usage_gate_jwt_keys or "
+                              "usage_gate_jwt_secret_file",
+                              conf->identity_file, conf->identity_line);
+                return NGX_CONF_ERROR;
+            }
+        }
     }
 
     ngx_conf_merge_ptr_value(conf->trusted, prev->trusted, NULL);
@@ -611,7 +782,7 @@ ngx_http_usage_gate_init(ngx_conf_t *cf)
 }
 
 
-/* usage_gate_zone name:size */
+/* usage_gate_zone name:size [state=FILE] [state_interval=TIME] */
 static char *
 ngx_http_usage_gate_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
@@ -619,8 +790,9 @@ ngx_http_usage_gate_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     u_char                       *p;
     ssize_t                       size;
-    ngx_str_t                    *value, name, s;
+    ngx_str_t                    *value, name, s, state;
     ngx_uint_t                    i;
+    ngx_msec_t                    interval;
     ngx_shm_zone_t               *shm_zone, **zp;
     ngx_http_usage_gate_zone_t   *zone;
 
@@ -657,10 +829,57 @@ ngx_http_usage_gate_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
+    ngx_str_null(&state);
+    interval = 10000;
+
     for (i = 2; i < cf->args->nelts; i++) {
+
+        if (ngx_strncmp(value[i].data, "state=", 6) == 0
+            && value[i].len > 6)
+        {
+            state.data = value[i].data + 6;
+            state.len = value[i].len - 6;
+
+            if (ngx_conf_full_name(cf->cycle, &state, 0) != NGX_OK) {
+                return NGX_CONF_ERROR;
+            }
+
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "state_interval=", 15) == 0) {
+            s.data = value[i].data + 15;
+            s.len = value[i].len - 15;
+
+            interval = ngx_parse_time(&s, 0);
+
+            if (interval == (ngx_msec_t) NGX_ERROR || interval < 1000) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "usage_gate_zone: invalid \"%V\": "
+                                   "at least 1s", &value[i]);
+                return NGX_CONF_ERROR;
+            }
+
+            continue;
+        }
+
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "usage_gate_zone: unknown parameter \"%V\"",
+                           "usage_gate_zone: unknown parameter \"%V\" "
+                           "(use state=FILE and state_interval=TIME)",
                            &value[i]);
+        return NGX_CONF_ERROR;
+    }
+
+    if (state.len == 0 && interval != 10000) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "usage_gate_zone: \"state_interval=\" needs "
+                           "\"state=\"");
+        return NGX_CONF_ERROR;
+    }
+
+    /* the state file is written by nginx's default thread pool, so that
+     * a slow disk never stalls a worker */
+    if (state.len && ngx_thread_pool_add(cf, NULL) == NULL) {
         return NGX_CONF_ERROR;
     }
 
@@ -680,6 +899,8 @@ ngx_http_usage_gate_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     zone->configured = 1;
+    zone->state = state;
+    zone->state_interval = interval;
     zone->file = cf->conf_file->file.name.data;
     zone->line = cf->conf_file->line;
 
@@ -939,11 +1160,17 @@ ngx_http_usage_gate_identity_sources(ngx_conf_t *cf, ngx_command_t *cmd,
         return NGX_CONF_ERROR;
     }
 
+    lcf->identity_file = cf->conf_file->file.name.data;
+    lcf->identity_line = cf->conf_file->line;
+
     value = cf->args->elts;
 
     for (i = 1; i < cf->args->nelts; i++) {
 
-        if (ngx_strcmp(value[i].data, "header") == 0) {
+        if (ngx_strcmp(value[i].data, "jwt") == 0) {
+            id = NGX_HTTP_USAGE_GATE_ID_JWT;
+
+        } else if (ngx_strcmp(value[i].data, "header") == 0) {
             id = NGX_HTTP_USAGE_GATE_ID_HEADER;
 
         } else if (ngx_strcmp(value[i].data, "anon") == 0) {
@@ -952,7 +1179,7 @@ ngx_http_usage_gate_identity_sources(ngx_conf_t *cf, ngx_command_t *cmd,
         } else {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                "usage_gate_identity: unknown source \"%V\" "
-                               "(use header or anon)", &value[i]);
+                               "(use jwt, header or anon)", &value[i]);
             return NGX_CONF_ERROR;
         }
 
@@ -1090,4 +1317,84 @@ ngx_http_usage_gate_upgrade_url(ngx_conf_t *cf, ngx_command_t *cmd,
     lcf->upgrade_url_set = 1;
 
     return NGX_CONF_OK;
+}
+
+
+/* usage_gate_jwt_cache N | off */
+static char *
+ngx_http_usage_gate_jwt_cache(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_usage_gate_main_conf_t *mcf = conf;
+
+    ngx_int_t   n;
+    ngx_str_t  *value;
+
+    if (mcf->jwt_cache_size != NGX_CONF_UNSET_UINT) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (ngx_strcmp(value[1].data, "off") == 0) {
+        mcf->jwt_cache_size = 0;
+        return NGX_CONF_OK;
+    }
+
+    n = ngx_atoi(value[1].data, value[1].len);
+
+    if (n == NGX_ERROR || n < 1 || n > UG_JWT_CACHE_MAX_SLOTS) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "usage_gate_jwt_cache: invalid value \"%V\": "
+                           "a number of tokens from 1 to %d, or \"off\"",
+                           &value[1], UG_JWT_CACHE_MAX_SLOTS);
+        return NGX_CONF_ERROR;
+    }
+
+    mcf->jwt_cache_size = n;
+
+    return NGX_CONF_OK;
+}
+
+
+static ngx_http_usage_gate_main_conf_t *
+ngx_http_usage_gate_cycle_conf(ngx_cycle_t *cycle)
+{
+    if (cycle->conf_ctx == NULL
+        || cycle->conf_ctx[ngx_http_module.index] == NULL)
+    {
+        return NULL;
+    }
+
+    return ngx_http_cycle_get_module_main_conf(cycle,
+                                               ngx_http_usage_gate_module);
+}
+
+
+static ngx_int_t
+ngx_http_usage_gate_init_process(ngx_cycle_t *cycle)
+{
+    ngx_http_usage_gate_main_conf_t  *mcf;
+
+    mcf = ngx_http_usage_gate_cycle_conf(cycle);
+    if (mcf == NULL) {
+        return NGX_OK;
+    }
+
+    return ngx_http_usage_gate_state_init_process(cycle, mcf);
+}
+
+
+static void
+ngx_http_usage_gate_exit_process(ngx_cycle_t *cycle)
+{
+    ngx_http_usage_gate_main_conf_t  *mcf;
+
+    ngx_http_usage_gate_jwt_exit_process();
+
+    mcf = ngx_http_usage_gate_cycle_conf(cycle);
+    if (mcf == NULL) {
+        return;
+    }
+
+    ngx_http_usage_gate_state_exit_process(cycle, mcf);
 }

@@ -10,6 +10,7 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
+#include "ngx_http_usage_gate_jwt.h"
 #include "ngx_http_usage_gate_zone.h"
 #include "ug_decide.h"
 #include "ug_identity.h"
@@ -59,6 +60,7 @@ typedef struct {
     ngx_str_t                     salt;
     ngx_array_t                   zones;       /* ngx_shm_zone_t * */
     ngx_array_t                   refs;        /* zone_ref_t */
+    ngx_uint_t                    jwt_cache_size;
 } ngx_http_usage_gate_main_conf_t;
 
 
@@ -72,6 +74,10 @@ typedef struct {
     ngx_uint_t                    plans_line;
 
     ngx_array_t                  *identity;     /* ngx_uint_t sources */
+    u_char                       *identity_file;
+    ngx_uint_t                    identity_line;
+    ngx_http_usage_gate_jwt_conf_t  *jwt;
+    ngx_flag_t                    jwt_required;
     ngx_array_t                  *trusted;      /* ngx_cidr_t */
 
     ngx_flag_t                    dry_run;
@@ -97,6 +103,9 @@ typedef struct {
     ug_limits_t                   limits;
     ug_decision_t                 d;
 
+    ug_jwt_claims_t              *jwt;          /* a bearer token's */
+    const char                   *jwt_error;    /* why it was refused */
+
     u_char                        anon[UG_ANON_LEN];
 } ngx_http_usage_gate_ctx_t;
 
@@ -107,5 +116,12 @@ extern ngx_module_t  ngx_http_usage_gate_module;
 ngx_int_t ngx_http_usage_gate_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_usage_gate_filter_init(ngx_conf_t *cf);
 ngx_http_usage_gate_ctx_t *ngx_http_usage_gate_get_ctx(ngx_http_request_t *r);
+ngx_int_t ngx_http_usage_gate_state_init_process(ngx_cycle_t *cycle,
+    ngx_http_usage_gate_main_conf_t *mcf);
+void ngx_http_usage_gate_state_exit_process(ngx_cycle_t *cycle,
+    ngx_http_usage_gate_main_conf_t *mcf);
+ngx_int_t ngx_http_usage_gate_from_jwt(ngx_http_request_t *r,
+    ngx_http_usage_gate_loc_conf_t *lcf, ngx_http_usage_gate_ctx_t *ctx,
+    ngx_str_t *plan, ngx_str_t *detail);
 
 #endif /* NGX_HTTP_USAGE_GATE_MODULE_H */

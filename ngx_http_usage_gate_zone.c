@@ -29,6 +29,11 @@ static ngx_rbtree_node_t *ngx_http_usage_gate_lookup(
 static ngx_uint_t ngx_http_usage_gate_evict(ngx_http_usage_gate_zone_t *zone,
     uint64_t now_us);
 static void ngx_http_usage_gate_stats_bind(ngx_http_usage_gate_zone_t *zone);
+static ngx_http_usage_gate_node_t *ngx_http_usage_gate_alloc_locked(
+    ngx_http_usage_gate_zone_t *zone, uint32_t hash, u_char *owner,
+    size_t len, uint64_t now_us);
+static void ngx_http_usage_gate_zone_carry(ngx_http_usage_gate_zone_t *zone,
+    ngx_shm_zone_t *shm_zone);
 
 
 uint64_t
@@ -134,7 +139,81 @@ ngx_http_usage_gate_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 
     ngx_http_usage_gate_stats_bind(zone);
 
+    ngx_http_usage_gate_zone_carry(zone, shm_zone);
+
     return NGX_OK;
+}
+
+
+/*
+ * A new zone starts with what there was: the owners of the zone it
+ * replaces when a reload changed its size (nginx would map a new, empty
+ * one), else the state file's.
+ */
+static void
+ngx_http_usage_gate_zone_carry(ngx_http_usage_gate_zone_t *zone,
+    ngx_shm_zone_t *shm_zone)
+{
+    ngx_uint_t                     i, n, total;
+    ngx_list_part_t               *part;
+    ngx_shm_zone_t                *oshm;
+    ngx_http_usage_gate_zone_t    *ozone;
+    ngx_http_usage_gate_cursor_t   cursor;
+    ngx_http_usage_gate_record_t   rec[64];
+
+    part = &((ngx_cycle_t *) ngx_cycle)->shared_memory.part;
+    oshm = part->elts;
+    ozone = NULL;
+
+    for (i = 0; /* void */; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                break;
+            }
+
+            part = part->next;
+            oshm = part->elts;
+            i = 0;
+        }
+
+        if (oshm[i].tag == &ngx_http_usage_gate_module
+            && oshm[i].shm.name.len == shm_zone->shm.name.len
+            && ngx_strncmp(oshm[i].shm.name.data, shm_zone->shm.name.data,
+                           shm_zone->shm.name.len) == 0
+            && oshm[i].data != zone
+            && ((ngx_http_usage_gate_zone_t *) oshm[i].data)->sh)
+        {
+            ozone = oshm[i].data;
+            break;
+        }
+    }
+
+    if (ozone == NULL) {
+        (void) ngx_http_usage_gate_state_load(zone, shm_zone->shm.log);
+        return;
+    }
+
+    ngx_memcpy(zone->sh->salt, ozone->sh->salt,
+               NGX_HTTP_USAGE_GATE_SALT_LEN);
+
+    ngx_memzero(&cursor, sizeof(cursor));
+    total = 0;
+
+    while ((n = ngx_http_usage_gate_zone_next(ozone, &cursor, rec, 64))) {
+        for (i = 0; i < n; i++) {
+            if (ngx_http_usage_gate_zone_put(zone, rec[i].owner, rec[i].len,
+                                             &rec[i].counter)
+                == NGX_OK)
+            {
+                total++;
+            }
+        }
+    }
+
+    ngx_log_error(NGX_LOG_NOTICE, shm_zone->shm.log, 0,
+                  "usage_gate_zone \"%V\": %ui owners carried over into "
+                  "the resized zone", &shm_zone->shm.name, total);
 }
 
 
@@ -327,7 +406,6 @@ ngx_http_usage_gate_zone_decide(ngx_http_usage_gate_zone_t *zone,
     u_char *owner, size_t len, const ug_limits_t *limits, uint64_t cost,
     uint64_t now_us, ug_decision_t *d)
 {
-    size_t                        size;
     uint32_t                      hash;
     ngx_rbtree_node_t            *node;
     ngx_http_usage_gate_node_t   *un;
@@ -343,34 +421,13 @@ ngx_http_usage_gate_zone_decide(ngx_http_usage_gate_zone_t *zone,
         ngx_queue_remove(&un->queue);
 
     } else {
-        size = offsetof(ngx_rbtree_node_t, color)
-               + offsetof(ngx_http_usage_gate_node_t, owner)
-               + len;
+        un = ngx_http_usage_gate_alloc_locked(zone, hash, owner, len, now_us);
 
-        node = ngx_slab_alloc_locked(zone->shpool, size);
-
-        if (node == NULL
-            && ngx_http_usage_gate_evict(zone, now_us) > 0)
-        {
-            node = ngx_slab_alloc_locked(zone->shpool, size);
-        }
-
-        if (node == NULL) {
+        if (un == NULL) {
             ngx_shmtx_unlock(&zone->shpool->mutex);
             (void) ngx_atomic_fetch_add(&zone->sh->fail_open, 1);
             return NGX_HTTP_USAGE_GATE_FULL;
         }
-
-        node->key = hash;
-
-        un = (ngx_http_usage_gate_node_t *) &node->color;
-        un->len = (u_char) len;
-        un->reserved = 0;
-        ngx_memzero(&un->counter, sizeof(ug_counter_t));
-        ngx_memcpy(un->owner, owner, len);
-
-        ngx_rbtree_insert(&zone->sh->rbtree, node);
-        zone->sh->owners++;
     }
 
     ngx_queue_insert_head(&zone->sh->lru, &un->queue);
@@ -408,4 +465,178 @@ ngx_http_usage_gate_zone_read(ngx_http_usage_gate_zone_t *zone,
     ngx_shmtx_unlock(&zone->shpool->mutex);
 
     return NGX_OK;
+}
+
+
+/*
+ * A new owner with zero counts, inserted in the tree but not yet in the
+ * LRU queue.  Under the lock.  NULL when even eviction finds no room.
+ */
+static ngx_http_usage_gate_node_t *
+ngx_http_usage_gate_alloc_locked(ngx_http_usage_gate_zone_t *zone,
+    uint32_t hash, u_char *owner, size_t len, uint64_t now_us)
+{
+    size_t                        size;
+    ngx_rbtree_node_t            *node;
+    ngx_http_usage_gate_node_t   *un;
+
+    size = offsetof(ngx_rbtree_node_t, color)
+           + offsetof(ngx_http_usage_gate_node_t, owner)
+           + len;
+
+    node = ngx_slab_alloc_locked(zone->shpool, size);
+
+    if (node == NULL && ngx_http_usage_gate_evict(zone, now_us) > 0) {
+        node = ngx_slab_alloc_locked(zone->shpool, size);
+    }
+
+    if (node == NULL) {
+        return NULL;
+    }
+
+    node->key = hash;
+
+    un = (ngx_http_usage_gate_node_t *) &node->color;
+    un->len = (u_char) len;
+    un->reserved = 0;
+    ngx_memzero(&un->counter, sizeof(ug_counter_t));
+    ngx_memcpy(un->owner, owner, len);
+
+    ngx_rbtree_insert(&zone->sh->rbtree, node);
+    zone->sh->owners++;
+
+    return un;
+}
+
+
+ngx_int_t
+ngx_http_usage_gate_zone_put(ngx_http_usage_gate_zone_t *zone,
+    u_char *owner, size_t len, const ug_counter_t *counter)
+{
+    uint32_t                      hash;
+    ngx_rbtree_node_t            *node;
+    ngx_http_usage_gate_node_t   *un;
+
+    if (len == 0 || len > UG_OWNER_MAX) {
+        return NGX_DECLINED;
+    }
+
+    hash = ngx_crc32_short(owner, len);
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    node = ngx_http_usage_gate_lookup(zone->sh, hash, owner, len);
+
+    if (node) {
+        un = (ngx_http_usage_gate_node_t *) &node->color;
+        ngx_queue_remove(&un->queue);
+
+    } else {
+        un = ngx_http_usage_gate_alloc_locked(zone, hash, owner, len,
+                                              ngx_http_usage_gate_now_us());
+        if (un == NULL) {
+            ngx_shmtx_unlock(&zone->shpool->mutex);
+            return NGX_DECLINED;
+        }
+    }
+
+    un->counter = *counter;
+    ngx_queue_insert_head(&zone->sh->lru, &un->queue);
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_usage_gate_zone_update(ngx_http_usage_gate_zone_t *zone,
+    u_char *owner, size_t len, ngx_http_usage_gate_update_pt fn, void *data)
+{
+    uint32_t                      hash;
+    ngx_int_t                     rc;
+    ngx_rbtree_node_t            *node;
+    ngx_http_usage_gate_node_t   *un;
+
+    hash = ngx_crc32_short(owner, len);
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    node = ngx_http_usage_gate_lookup(zone->sh, hash, owner, len);
+
+    if (node == NULL) {
+        ngx_shmtx_unlock(&zone->shpool->mutex);
+        return NGX_DECLINED;
+    }
+
+    un = (ngx_http_usage_gate_node_t *) &node->color;
+
+    rc = fn(&un->counter, data);
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    return rc;
+}
+
+
+ngx_uint_t
+ngx_http_usage_gate_zone_next(ngx_http_usage_gate_zone_t *zone,
+    ngx_http_usage_gate_cursor_t *cursor,
+    ngx_http_usage_gate_record_t *records, ngx_uint_t max)
+{
+    ngx_int_t                     rc;
+    ngx_uint_t                    n;
+    ngx_rbtree_node_t            *node, *next, *sentinel;
+    ngx_http_usage_gate_node_t   *un;
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    node = zone->sh->rbtree.root;
+    sentinel = zone->sh->rbtree.sentinel;
+    next = NULL;
+
+    /* the first owner after the cursor in (hash, owner) order: the tree
+     * may have changed since the last batch, so search it afresh */
+
+    while (node != sentinel) {
+        un = (ngx_http_usage_gate_node_t *) &node->color;
+
+        if (!cursor->started) {
+            rc = 1;
+
+        } else if (node->key != cursor->hash) {
+            rc = (node->key > cursor->hash) ? 1 : -1;
+
+        } else {
+            rc = ngx_memn2cmp(un->owner, cursor->owner, un->len,
+                              cursor->len);
+        }
+
+        if (rc > 0) {
+            next = node;
+            node = node->left;
+
+        } else {
+            node = node->right;
+        }
+    }
+
+    for (n = 0; next != NULL && n < max; n++) {
+        un = (ngx_http_usage_gate_node_t *) &next->color;
+
+        records[n].len = un->len;
+        ngx_memcpy(records[n].owner, un->owner, un->len);
+        records[n].counter = un->counter;
+
+        cursor->hash = (uint32_t) next->key;
+        cursor->len = un->len;
+        ngx_memcpy(cursor->owner, un->owner, un->len);
+        cursor->started = 1;
+
+        next = ngx_rbtree_next(&zone->sh->rbtree, next);
+    }
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    return n;
 }

@@ -9,8 +9,10 @@
 
 #include <ngx_config.h>
 #include <ngx_core.h>
+#include <ngx_event.h>
 
 #include "ug_decide.h"
+#include "ug_identity.h"
 #include "ug_plan.h"
 
 
@@ -46,6 +48,13 @@ typedef struct {
     ngx_atomic_t             fail_open;
 
     u_char                   salt[NGX_HTTP_USAGE_GATE_SALT_LEN];
+
+    /* the state file: one writer at a time, by pid; counters for
+     * the metrics */
+    ngx_atomic_t             state_writer;
+    ngx_atomic_t             state_writes;
+    ngx_atomic_t             state_failures;
+    ngx_atomic_t             state_last_write;
 
     /* Plans are kept by name, so counts survive a reload that reorders
      * or adds plans; slot UG_PLANS_MAX collects requests with no plan. */
@@ -85,7 +94,29 @@ typedef struct {
 
     ug_plan_table_t              *plans;
     ngx_str_t                     salt;          /* configured, or empty */
+
+    ngx_str_t                     state;         /* file; NUL-terminated */
+    ngx_msec_t                    state_interval;
+    ngx_event_t                   state_event;   /* per worker */
+    void                         *state_task;    /* per worker, reused */
+    ngx_uint_t                    state_busy;    /* a write in flight */
 } ngx_http_usage_gate_zone_t;
+
+
+/* Where a walk over the zone stopped: the last owner it copied. */
+typedef struct {
+    uint32_t                      hash;
+    size_t                        len;
+    u_char                        owner[UG_OWNER_MAX];
+    ngx_uint_t                    started;
+} ngx_http_usage_gate_cursor_t;
+
+
+typedef struct {
+    size_t                        len;
+    u_char                        owner[UG_OWNER_MAX];
+    ug_counter_t                  counter;
+} ngx_http_usage_gate_record_t;
 
 
 typedef enum {
@@ -105,9 +136,42 @@ ngx_int_t ngx_http_usage_gate_zone_decide(ngx_http_usage_gate_zone_t *zone,
 ngx_int_t ngx_http_usage_gate_zone_read(ngx_http_usage_gate_zone_t *zone,
     u_char *owner, size_t len, ug_counter_t *counter);
 
+/*
+ * Sets an owner's counter, adding the owner if needed (state file, zone
+ * resize, admin).  NGX_DECLINED if there is no room.  The caller holds
+ * no lock; `locked` variants are for callers that do.
+ */
+ngx_int_t ngx_http_usage_gate_zone_put(ngx_http_usage_gate_zone_t *zone,
+    u_char *owner, size_t len, const ug_counter_t *counter);
+
+/*
+ * Copies up to max owners that follow the cursor in the tree's order, and
+ * advances it.  The lock is held for one such batch only; owners added
+ * meanwhile behind the cursor are not seen, which is fine for snapshots.
+ * Returns how many were copied; 0 at the end.
+ */
+ngx_uint_t ngx_http_usage_gate_zone_next(ngx_http_usage_gate_zone_t *zone,
+    ngx_http_usage_gate_cursor_t *cursor,
+    ngx_http_usage_gate_record_t *records, ngx_uint_t max);
+
+/*
+ * Runs fn on an owner's counter under the lock: the admin API's changes
+ * are applied in one place, atomically with respect to every worker.
+ * NGX_DECLINED if the zone does not hold the owner; else what fn returns.
+ */
+typedef ngx_int_t (*ngx_http_usage_gate_update_pt)(ug_counter_t *counter,
+    void *data);
+
+ngx_int_t ngx_http_usage_gate_zone_update(ngx_http_usage_gate_zone_t *zone,
+    u_char *owner, size_t len, ngx_http_usage_gate_update_pt fn, void *data);
+
 void ngx_http_usage_gate_zone_count(ngx_http_usage_gate_zone_t *zone,
     ngx_int_t plan, ngx_uint_t result);
 
 uint64_t ngx_http_usage_gate_now_us(void);
+
+/* in ngx_http_usage_gate_state.c */
+ngx_int_t ngx_http_usage_gate_state_load(ngx_http_usage_gate_zone_t *zone,
+    ngx_log_t *log);
 
 #endif /* NGX_HTTP_USAGE_GATE_ZONE_H */

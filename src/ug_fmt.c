@@ -274,7 +274,8 @@ ug_fmt_detail(char *buf, size_t size, const char *msg, size_t len)
 {
     size_t  n, e;
 
-    if (size < sizeof("{\"detail\":\"\"}")) {
+    /* the body only: no NUL is written */
+    if (size < sizeof("{\"detail\":\"\"}") - 1) {
         return 0;
     }
 

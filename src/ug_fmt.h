@@ -44,7 +44,11 @@ size_t ug_fmt_detail_size(size_t len);
 /* {"detail":"<msg, JSON-escaped>"} */
 size_t ug_fmt_detail(char *buf, size_t size, const char *msg, size_t len);
 
-/* JSON string contents for src; dst needs 6 * len bytes at most. */
+/*
+ * JSON string contents for src; dst needs 6 * len bytes at most.  Quotes,
+ * backslashes and control bytes are escaped, well-formed UTF-8 is kept,
+ * any other byte becomes \ufffd.  Returns 0 if it does not fit.
+ */
 size_t ug_json_escape(char *dst, size_t size, const char *src, size_t len);
 
 #endif /* UG_FMT_H */

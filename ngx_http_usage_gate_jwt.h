@@ -1,0 +1,56 @@
+/*
+ * The jwt identity source's configuration and entry points.
+ */
+
+#ifndef NGX_HTTP_USAGE_GATE_JWT_H
+#define NGX_HTTP_USAGE_GATE_JWT_H
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ug_jwt.h"
+
+
+/* Tokens a worker remembers as verified, unless usage_gate_jwt_cache. */
+#define NGX_HTTP_USAGE_GATE_JWT_CACHE  1024
+
+
+typedef struct {
+    ug_jwt_keys_t                *keys;      /* freed with the cycle */
+    ug_jwt_policy_t               policy;    /* complete after finish */
+    ngx_array_t                  *issuers;   /* char * */
+    ngx_array_t                  *audiences;
+    ngx_array_t                  *plan_claims;
+    ngx_array_t                  *org_claims;
+    unsigned                      algs_set:1;
+    unsigned                      leeway_set:1;
+    unsigned                      finished:1;
+} ngx_http_usage_gate_jwt_conf_t;
+
+
+char *ngx_http_usage_gate_jwt_keys(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_usage_gate_jwt_secret_file(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_usage_gate_jwt_algorithms(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_usage_gate_jwt_issuer(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_usage_gate_jwt_audience(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_usage_gate_jwt_plan_claim(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_usage_gate_jwt_org_claim(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_usage_gate_jwt_leeway(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+
+/* Fills what conf leaves unset from prev and completes the policy. */
+char *ngx_http_usage_gate_jwt_merge(ngx_conf_t *cf,
+    ngx_http_usage_gate_jwt_conf_t *conf,
+    ngx_http_usage_gate_jwt_conf_t *prev);
+
+void ngx_http_usage_gate_jwt_exit_process(void);
+
+#endif /* NGX_HTTP_USAGE_GATE_JWT_H */

@@ -1,0 +1,931 @@
+/*
+ * The decision: the GCRA per-minute cap (burst, refill, Retry-After, no
+ * double burst across a calendar minute), the calendar-month quota, and
+ * what a denial leaves alone.
+ */
+
+#include <stdint.h>
+#include <string.h>
+#include <time.h>
+
+#include "ug_check.h"
+#include "ug_decide.h"
+#include "ug_time.h"
+
+
+#define SEC  1000000ULL
+
+
+static uint64_t
+at(int y, int mo, int d, int h, int mi, int s)
+{
+    struct tm  tm;
+
+    memset(&tm, 0, sizeof(tm));
+    tm.tm_year = y - 1900;
+    tm.tm_mon = mo - 1;
+    tm.tm_mday = d;
+    tm.tm_hour = h;
+    tm.tm_min = mi;
+    tm.tm_sec = s;
+
+    return (uint64_t) timegm(&tm) * SEC;
+}
+
+
+static ug_limits_t
+lim(int64_t month, int64_t minute)
+{
+    ug_limits_t  l;
+
+    l.month = month;
+    l.minute = minute;
+
+    return l;
+}
+
+
+static ug_verdict_t
+go(ug_counter_t *c, const ug_limits_t *l, uint64_t cost, uint64_t now,
+    ug_decision_t *d)
+{
+    memset(d, 0x5a, sizeof(*d));     /* every field must be written */
+    ug_decide(c, l, cost, now, d);
+
+    return d->verdict;
+}
+
+
+static uint64_t
+rnd(uint64_t *state)
+{
+    uint64_t  x;
+
+    x = *state;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    *state = x;
+
+    return x;
+}
+
+
+/* A whole-minute instant well inside a month: 2025-09-28 01:09:00 UTC. */
+#define T0  at(2025, 9, 28, 1, 9, 0)
+
+
+START_TEST(test_first_request_free)
+{
+    ug_counter_t   c;
+    ug_decision_t  d;
+    ug_limits_t    l;
+    uint64_t       now;
+
+    memset(&c, 0, sizeof(c));
+    l = lim(20, 30);
+    now = at(2025, 10, 1, 0, 0, 0) - 183022 * SEC;
+
+    ck_assert_int_eq(go(&c, &l, 1, now, &d), UG_ALLOWED);
+    ck_assert_uint_eq(d.month_used, 1);
+    ck_assert_uint_eq(d.month_remaining, 19);
+    ck_assert_uint_eq(d.month_reset, 183022);
+    ck_assert_uint_eq(d.minute_used, 1);
+    ck_assert_uint_eq(d.minute_remaining, 29);
+    ck_assert_uint_eq(d.minute_reset, 2);
+    ck_assert_uint_eq(d.retry_after, 0);
+
+    ck_assert_uint_eq(c.month_used, 1);
+    ck_assert_int_eq(c.month, ug_month_index((int64_t) (now / SEC)));
+    ck_assert_uint_eq(c.minute_used, 1);
+
+    /* a second one in the same instant: two units held, 4 s to refill */
+    ck_assert_int_eq(go(&c, &l, 1, now, &d), UG_ALLOWED);
+    ck_assert_uint_eq(d.month_used, 2);
+    ck_assert_uint_eq(d.month_remaining, 18);
+    ck_assert_uint_eq(d.minute_used, 2);
+    ck_assert_uint_eq(d.minute_remaining, 28);
+    ck_assert_uint_eq(d.minute_reset, 4);
+}
+END_TEST
+
+
+/* Caps that divide 60 s evenly and caps that do not (7, 7000, 61). */
+static const int64_t  caps[] = {
+    1, 2, 3, 7, 29, 30, 59, 60, 61, 120, 300, 600, 7000, 60000, 1000000
+};
+
+
+START_TEST(test_burst_exact)
+{
+    ug_counter_t   c, saved;
+    ug_decision_t  d;
+    ug_limits_t    l;
+    uint64_t       now;
+    int64_t        cap, k;
+    int            j;
+
+    cap = caps[_i];
+    l = lim(UG_OFF, cap);
+    memset(&c, 0, sizeof(c));
+    now = T0 + 123457;               /* not on a second boundary */
+
+    for (k = 1; k <= cap; k++) {
+        ug_expect(go(&c, &l, 1, now, &d) == UG_ALLOWED,
+                  "cap %lld: request %lld denied", (long long) cap,
+                  (long long) k);
+        ug_expect(d.minute_remaining == (uint64_t) (cap - k)
+                  && d.minute_used == (uint64_t) k,
+                  "cap %lld: after %lld, %llu remaining, %llu used",
+                  (long long) cap, (long long) k,
+                  (unsigned long long) d.minute_remaining,
+                  (unsigned long long) d.minute_used);
+    }
+
+    ck_assert_uint_eq(c.month_used, (uint64_t) cap);
+
+    /* one over the cap: 429, and more of them change nothing */
+    saved = c;
+
+    for (j = 0; j < 5; j++) {
+        ck_assert_msg(go(&c, &l, 1, now, &d) == UG_RATE,
+                      "cap %lld: burst of %lld + 1 let through",
+                      (long long) cap, (long long) cap);
+        ck_assert_uint_ge(d.retry_after, 1);
+        ck_assert_uint_eq(d.minute_remaining, 0);
+        ck_assert_uint_eq(d.minute_used, (uint64_t) cap);
+        ck_assert_uint_eq(d.month_used, (uint64_t) cap);
+        ck_assert(memcmp(&c, &saved, sizeof(c)) == 0);
+    }
+}
+END_TEST
+
+
+/*
+ * After a full burst, one unit comes back every 60/cap seconds: at
+ * ceil(60/cap s) exactly one more passes, at 99% of it none does.
+ */
+START_TEST(test_refill_one)
+{
+    ug_counter_t   c, burst;
+    ug_decision_t  d;
+    ug_limits_t    l;
+    uint64_t       now, step;
+    int64_t        cap, k;
+
+    cap = caps[_i];
+    l = lim(UG_OFF, cap);
+    memset(&c, 0, sizeof(c));
+    now = T0 + 500000;
+
+    for (k = 0; k < cap; k++) {
+        ug_expect(go(&c, &l, 1, now, &d) == UG_ALLOWED, "burst %lld",
+                  (long long) k);
+    }
+
+    burst = c;
+    step = (60 * SEC + (uint64_t) cap - 1) / (uint64_t) cap;
+
+    if (step >= 100) {
+        ck_assert_int_eq(go(&c, &l, 1, now + step * 99 / 100, &d), UG_RATE);
+    }
+
+    c = burst;
+    ck_assert_int_eq(go(&c, &l, 1, now + step, &d), UG_ALLOWED);
+    ck_assert_int_eq(go(&c, &l, 1, now + step, &d), UG_RATE);
+
+    /* a full minute later the whole burst is back, and no more */
+    c = burst;
+    for (k = 0; k < cap; k++) {
+        ug_expect(go(&c, &l, 1, now + 60 * SEC, &d) == UG_ALLOWED,
+                  "cap %lld: %lld of a refilled burst denied",
+                  (long long) cap, (long long) k);
+    }
+    ck_assert_int_eq(go(&c, &l, 1, now + 60 * SEC, &d), UG_RATE);
+
+    /* and a long wait does not bank more than one burst */
+    c = burst;
+    for (k = 0; k < cap; k++) {
+        ug_expect(go(&c, &l, 1, now + 3600 * SEC, &d) == UG_ALLOWED,
+                  "cap %lld: %lld after an hour denied", (long long) cap,
+                  (long long) k);
+    }
+    ck_assert_int_eq(go(&c, &l, 1, now + 3600 * SEC, &d), UG_RATE);
+}
+END_TEST
+
+
+START_TEST(test_refill_exact_30_and_7)
+{
+    ug_counter_t   c, burst;
+    ug_decision_t  d;
+    ug_limits_t    l;
+    uint64_t       now;
+    int            k;
+
+    /* 30 a minute: one every 2 s */
+    l = lim(UG_OFF, 30);
+    memset(&c, 0, sizeof(c));
+    now = T0;
+
+    for (k = 0; k < 30; k++) {
+        ck_assert_int_eq(go(&c, &l, 1, now, &d), UG_ALLOWED);
+    }
+
+    ck_assert_int_eq(go(&c, &l, 1, now, &d), UG_RATE);
+    ck_assert_uint_eq(d.retry_after, 2);
+    ck_assert_uint_eq(d.minute_reset, 60);
+
+    burst = c;
+    ck_assert_int_eq(go(&c, &l, 1, now + 1 * SEC, &d), UG_RATE);
+    ck_assert_uint_eq(d.retry_after, 1);
+    ck_assert_int_eq(go(&c, &l, 1, now + 2 * SEC - 1, &d), UG_RATE);
+    ck_assert_int_eq(go(&c, &l, 1, now + 2 * SEC, &d), UG_ALLOWED);
+    ck_assert_uint_eq(d.minute_remaining, 0);
+    ck_assert_int_eq(go(&c, &l, 1, now + 2 * SEC, &d), UG_RATE);
+    ck_assert_int_eq(go(&c, &l, 1, now + 4 * SEC, &d), UG_ALLOWED);
+
+    /* ten seconds after the burst: five back */
+    c = burst;
+    for (k = 0; k < 5; k++) {
+        ck_assert_int_eq(go(&c, &l, 1, now + 10 * SEC, &d), UG_ALLOWED);
+    }
+    ck_assert_int_eq(go(&c, &l, 1, now + 10 * SEC, &d), UG_RATE);
+
+    /* 7 a minute: one every 8.571428... s */
+    l = lim(UG_OFF, 7);
+    memset(&c, 0, sizeof(c));
+
+    for (k = 0; k < 7; k++) {
+        ck_assert_int_eq(go(&c, &l, 1, now, &d), UG_ALLOWED);
+    }
+
+    ck_assert_int_eq(go(&c, &l, 1, now, &d), UG_RATE);
+    ck_assert_uint_eq(d.retry_after, 9);
+
+    burst = c;
+    ck_assert_int_eq(go(&c, &l, 1, now + 8 * SEC, &d), UG_RATE);
+    ck_assert_uint_eq(d.retry_after, 1);
+    ck_assert_int_eq(go(&c, &l, 1, now + 8500000, &d), UG_RATE);
+    ck_assert_int_eq(go(&c, &l, 1, now + 8571429, &d), UG_ALLOWED);
+    ck_assert_int_eq(go(&c, &l, 1, now + 8571429, &d), UG_RATE);
+}
+END_TEST
+
+
+/*
+ * Hammering far faster than the cap for ten minutes lets through one
+ * burst plus the refill, cap/60 per second: not a unit more (or less
+ * than rounding).
+ */
+START_TEST(test_sustained_rate)
+{
+    static const int64_t  sc[] = { 7, 30, 120 };
+
+    ug_counter_t   c;
+    ug_decision_t  d;
+    ug_limits_t    l;
+    uint64_t       now, end, allowed, want;
+    int64_t        cap;
+
+    cap = sc[_i];
+    l = lim(UG_OFF, cap);
+    memset(&c, 0, sizeof(c));
+    allowed = 0;
+    end = T0 + 600 * SEC;
+
+    for (now = T0; now <= end; now += 50000) {
+        if (go(&c, &l, 1, now, &d) == UG_ALLOWED) {
+            allowed++;
+        }
+    }
+
+    want = (uint64_t) cap + 600 * (uint64_t) cap / 60;
+    ck_assert_msg(allowed >= want - 1 && allowed <= want + 1,
+                  "cap %lld: %llu allowed in 10 min, want %llu",
+                  (long long) cap, (unsigned long long) allowed,
+                  (unsigned long long) want);
+}
+END_TEST
+
+
+/*
+ * The seed's fixed minute bucket lets a full burst through at hh:mm:59
+ * and another at hh:mm+1:00.  The GCRA must not.
+ */
+START_TEST(test_minute_boundary_no_double_burst)
+{
+    static const int64_t  bc[] = { 7, 30, 120, 600 };
+
+    ug_counter_t   c;
+    ug_decision_t  d;
+    ug_limits_t    l;
+    uint64_t       late, next, first, second;
+    int64_t        cap, k;
+
+    cap = bc[_i];
+    l = lim(UG_OFF, cap);
+    memset(&c, 0, sizeof(c));
+
+    late = T0 + 59 * SEC + 999000;   /* hh:mm:59.999 */
+    next = T0 + 60 * SEC;            /* hh:mm+1:00.000 */
+    first = 0;
+    second = 0;
+
+    for (k = 0; k < 2 * cap; k++) {
+        first += go(&c, &l, 1, late, &d) == UG_ALLOWED;
+    }
+
+    ck_assert_uint_eq(first, (uint64_t) cap);
+
+    for (k = 0; k < 2 * cap; k++) {
+        second += go(&c, &l, 1, next, &d) == UG_ALLOWED;
+    }
+
+    /* 1 ms refills less than a unit for caps below 60000 a minute */
+    ck_assert_msg(second == 0, "cap %lld: %llu more right after the minute",
+                  (long long) cap, (unsigned long long) second);
+
+    /* the calendar-minute count starts again; the bucket does not */
+    ck_assert_uint_eq(d.minute_used, 0);
+    ck_assert_uint_eq(d.minute_remaining, 0);
+
+    /* one second later: only what a second refills */
+    second = 0;
+    for (k = 0; k < 2 * cap; k++) {
+        second += go(&c, &l, 1, late + SEC, &d) == UG_ALLOWED;
+    }
+
+    ck_assert_uint_le(first + second, (uint64_t) cap + cap / 60 + 1);
+    ck_assert_uint_lt(first + second, 2 * (uint64_t) cap);
+}
+END_TEST
+
+
+/*
+ * Random arrivals: in every window of length L the requests let through
+ * number at most cap + floor(L * cap / 60 s) (+1 for rounding when
+ * 60 s / cap is not a whole number of microseconds).
+ */
+START_TEST(test_window_bound_random)
+{
+    static const int64_t  wc[] = { 7, 30, 61, 120 };
+
+    ug_counter_t   c;
+    ug_decision_t  d;
+    ug_limits_t    l;
+    uint64_t       state, now, times[4096], span, bound;
+    int64_t        cap;
+    size_t         n, i, j;
+
+    cap = wc[_i];
+    l = lim(UG_OFF, cap);
+    memset(&c, 0, sizeof(c));
+    state = 0x1234567887654321ULL + (uint64_t) _i;
+    now = T0;
+    n = 0;
+
+    while (n < sizeof(times) / sizeof(times[0])
+           && now < T0 + 1800 * SEC)
+    {
+        /* bursts and gaps: mostly close together, sometimes seconds */
+        if (rnd(&state) % 8 == 0) {
+            now += rnd(&state) % (5 * SEC);
+        } else {
+            now += rnd(&state) % 200000;
+        }
+
+        if (go(&c, &l, 1, now, &d) == UG_ALLOWED) {
+            times[n++] = now;
+        }
+    }
+
+    ck_assert_uint_gt(n, (uint64_t) cap);
+
+    for (i = 0; i < n; i++) {
+        for (j = i; j < n; j++) {
+            span = times[j] - times[i];
+            bound = (uint64_t) cap + span * (uint64_t) cap / (60 * SEC)
+                    + (60 * SEC % (uint64_t) cap != 0);
+
+            ug_expect(j - i + 1 <= bound,
+                      "cap %lld: %zu allowed in %llu us",
+                      (long long) cap, j - i + 1,
+                      (unsigned long long) span);
+        }
+    }
+}
+END_TEST
+
+
+/*
+ * Retry-After is whole seconds, at least 1, and honest: retrying at
+ * now + retry_after passes; at now + retry_after - 1 s it would not.
+ */
+START_TEST(test_retry_after_honest)
+{
+    static const int64_t  rc[] = { 1, 2, 7, 30, 61, 120, 7000 };
+
+    ug_counter_t   c, probe;
+    ug_decision_t  d, p;
+    ug_limits_t    l;
+    uint64_t       state, now, cost, denials, gap, max_wait;
+    int64_t        cap;
+    int            i;
+
+    cap = rc[_i % 7];
+    cost = (_i >= 7 && cap >= 2) ? 2 : 1;
+    l = lim(UG_OFF, cap);
+    memset(&c, 0, sizeof(c));
+    state = 0xdeadbeefcafef00dULL + (uint64_t) _i;
+    now = T0 + 777;
+    denials = 0;
+
+    /* arrivals on average twice as fast as the refill */
+    gap = cost * (60 * SEC / (uint64_t) cap);
+    max_wait = (cost * 60 * SEC + (uint64_t) cap - 1) / (uint64_t) cap;
+
+    for (i = 0; i < 20000; i++) {
+        now += rnd(&state) % gap;
+
+        if (go(&c, &l, cost, now, &d) == UG_ALLOWED) {
+            continue;
+        }
+
+        denials++;
+
+        ug_expect(d.verdict == UG_RATE && d.retry_after >= 1,
+                  "cap %lld: verdict %d, Retry-After %llu", (long long) cap,
+                  (int) d.verdict, (unsigned long long) d.retry_after);
+
+        /* never longer than refilling `cost` units takes, rounded up */
+        ug_expect(d.retry_after <= (max_wait + SEC - 1) / SEC,
+                  "cap %lld: Retry-After %llu", (long long) cap,
+                  (unsigned long long) d.retry_after);
+
+        probe = c;
+        ug_expect(go(&probe, &l, cost, now + d.retry_after * SEC, &p)
+                  == UG_ALLOWED,
+                  "cap %lld cost %llu: still denied after Retry-After %llu",
+                  (long long) cap, (unsigned long long) cost,
+                  (unsigned long long) d.retry_after);
+
+        if (d.retry_after > 1) {
+            probe = c;
+            ug_expect(go(&probe, &l, cost, now + (d.retry_after - 1) * SEC,
+                         &p)
+                      == UG_RATE,
+                      "cap %lld: Retry-After %llu is later than needed",
+                      (long long) cap, (unsigned long long) d.retry_after);
+        }
+    }
+
+    ck_assert_uint_gt(denials, 1000);
+}
+END_TEST
+
+
+START_TEST(test_month_quota_exact)
+{
+    ug_counter_t   c, saved;
+    ug_decision_t  d;
+    ug_limits_t    l;
+    uint64_t       now, feb;
+    int            k;
+
+    l = lim(20, 30);
+    memset(&c, 0, sizeof(c));
+    now = at(2026, 1, 31, 23, 58, 0);
+    feb = at(2026, 2, 1, 0, 0, 0);
+
+    /* 2 s apart: the minute cap never bites */
+    for (k = 1; k <= 20; k++) {
+        ck_assert_int_eq(go(&c, &l, 1, now, &d), UG_ALLOWED);
+        ck_assert_uint_eq(d.month_used, (uint64_t) k);
+        ck_assert_uint_eq(d.month_remaining, (uint64_t) (20 - k));
+        ck_assert_uint_eq(d.month_reset, (feb - now) / SEC);
+        now += 2 * SEC;
+    }
+
+    /* the 21st: 402 until the month ends, with the seconds to go */
+    ck_assert_int_eq(go(&c, &l, 1, now, &d), UG_QUOTA);
+    ck_assert_uint_eq(d.month_used, 20);
+    ck_assert_uint_eq(d.month_remaining, 0);
+    ck_assert_uint_eq(d.retry_after, (feb - now) / SEC);
+    ck_assert_uint_eq(d.retry_after, 80);
+    ck_assert_uint_eq(d.month_reset, d.retry_after);
+
+    /* denials count for nothing */
+    saved = c;
+    for (k = 0; k < 10; k++) {
+        ck_assert_int_eq(go(&c, &l, 1, now, &d), UG_QUOTA);
+        ck_assert(memcmp(&c, &saved, sizeof(c)) == 0);
+    }
+
+    ck_assert_int_eq(go(&c, &l, 1, feb - SEC, &d), UG_QUOTA);
+    ck_assert_uint_eq(d.retry_after, 1);
+    ck_assert_int_eq(go(&c, &l, 1, feb - 1, &d), UG_QUOTA);
+    ck_assert_uint_eq(d.retry_after, 1);
+    ck_assert_uint_eq(c.month_used, 20);
+
+    /* 00:00:00 UTC on the 1st: a fresh month of 28 days (2026) */
+    ck_assert_int_eq(go(&c, &l, 1, feb, &d), UG_ALLOWED);
+    ck_assert_uint_eq(d.month_used, 1);
+    ck_assert_uint_eq(d.month_remaining, 19);
+    ck_assert_uint_eq(d.month_reset, 28 * 86400);
+    ck_assert_int_eq(c.month, 2026 * 12 + 1);
+}
+END_TEST
+
+
+START_TEST(test_month_ends)
+{
+    static const struct {
+        int      y, m, d;        /* last day of a month */
+        int      ny, nm;         /* the month after */
+        int64_t  next_days;      /* its length */
+    } ends[] = {
+        { 2024, 2, 29, 2024, 3, 31 },   /* leap day */
+        { 2023, 2, 28, 2023, 3, 31 },
+        { 2100, 2, 28, 2100, 3, 31 },   /* 2100 is not a leap year */
+        { 2000, 2, 29, 2000, 3, 31 },   /* 2000 is */
+        { 2025, 12, 31, 2026, 1, 31 },  /* year end */
+        { 2025, 4, 30, 2025, 5, 31 },   /* 30-day month */
+        { 2024, 1, 31, 2024, 2, 29 },   /* into a leap February */
+        { 2025, 1, 31, 2025, 2, 28 },
+        { 2025, 10, 31, 2025, 11, 30 },
+    };
+
+    ug_counter_t   c;
+    ug_decision_t  d;
+    ug_limits_t    l;
+    uint64_t       last, first;
+    size_t         i;
+
+    l = lim(1, UG_OFF);
+
+    for (i = 0; i < sizeof(ends) / sizeof(ends[0]); i++) {
+        memset(&c, 0, sizeof(c));
+        last = at(ends[i].y, ends[i].m, ends[i].d, 23, 59, 59);
+        first = at(ends[i].ny, ends[i].nm, 1, 0, 0, 0);
+        ck_assert_uint_eq(first - last, SEC);
+
+        ck_assert_int_eq(go(&c, &l, 1, last - 3600 * SEC, &d), UG_ALLOWED);
+        ck_assert_int_eq(go(&c, &l, 1, last, &d), UG_QUOTA);
+        ck_assert_uint_eq(d.retry_after, 1);
+        ck_assert_int_eq(go(&c, &l, 1, last + 999999, &d), UG_QUOTA);
+        ck_assert_uint_eq(d.retry_after, 1);
+
+        ck_assert_int_eq(go(&c, &l, 1, first, &d), UG_ALLOWED);
+        ck_assert_uint_eq(d.month_reset, ends[i].next_days * 86400);
+        ck_assert_int_eq(go(&c, &l, 1, first, &d), UG_QUOTA);
+        ck_assert_uint_eq(d.retry_after, ends[i].next_days * 86400);
+    }
+}
+END_TEST
+
+
+START_TEST(test_old_month_resets)
+{
+    ug_counter_t   c;
+    ug_decision_t  d;
+    ug_limits_t    l;
+
+    /* a counter full in August is empty in September */
+    l = lim(20, 30);
+    memset(&c, 0, sizeof(c));
+    c.month = 2025 * 12 + 7;
+    c.month_used = 20;
+    c.minute = 12345;
+    c.minute_used = 30;
+    c.tat_us = at(2025, 8, 31, 23, 0, 0);
+
+    ck_assert_int_eq(go(&c, &l, 1, T0, &d), UG_ALLOWED);
+    ck_assert_uint_eq(d.month_used, 1);
+    ck_assert_uint_eq(d.minute_used, 1);
+    ck_assert_uint_eq(d.minute_remaining, 29);
+    ck_assert_int_eq(c.month, 2025 * 12 + 8);
+}
+END_TEST
+
+
+START_TEST(test_quota_denial_keeps_rate_tokens)
+{
+    ug_counter_t   c;
+    ug_decision_t  d;
+    ug_limits_t    l;
+    int            k;
+
+    /* a 402 takes no minute token: it stays 402, never turns into 429 */
+    l = lim(2, 3);
+    memset(&c, 0, sizeof(c));
+
+    ck_assert_int_eq(go(&c, &l, 1, T0, &d), UG_ALLOWED);
+    ck_assert_int_eq(go(&c, &l, 1, T0, &d), UG_ALLOWED);
+
+    for (k = 0; k < 5; k++) {
+        ck_assert_int_eq(go(&c, &l, 1, T0, &d), UG_QUOTA);
+        ck_assert_uint_eq(d.minute_remaining, 1);
+        ck_assert_uint_eq(d.minute_used, 2);
+        ck_assert_uint_eq(d.month_used, 2);
+    }
+
+    /* and a 429 takes no month unit */
+    l = lim(100, 2);
+    memset(&c, 0, sizeof(c));
+
+    ck_assert_int_eq(go(&c, &l, 1, T0, &d), UG_ALLOWED);
+    ck_assert_int_eq(go(&c, &l, 1, T0, &d), UG_ALLOWED);
+
+    for (k = 0; k < 5; k++) {
+        ck_assert_int_eq(go(&c, &l, 1, T0, &d), UG_RATE);
+        ck_assert_uint_eq(d.month_used, 2);
+        ck_assert_uint_eq(d.month_remaining, 98);
+    }
+
+    ck_assert_uint_eq(c.month_used, 2);
+    ck_assert_uint_eq(c.minute_used, 2);
+}
+END_TEST
+
+
+START_TEST(test_rate_before_quota)
+{
+    ug_counter_t   c;
+    ug_decision_t  d;
+    ug_limits_t    l;
+
+    l = lim(1, 1);
+    memset(&c, 0, sizeof(c));
+
+    ck_assert_int_eq(go(&c, &l, 1, T0, &d), UG_ALLOWED);
+
+    /* both exhausted: the minute cap answers first */
+    ck_assert_int_eq(go(&c, &l, 1, T0, &d), UG_RATE);
+    ck_assert_uint_eq(d.retry_after, 60);
+
+    /* once the minute has refilled, the month is what stops it */
+    ck_assert_int_eq(go(&c, &l, 1, T0 + 60 * SEC, &d), UG_QUOTA);
+    ck_assert_uint_eq(d.retry_after,
+                      (at(2025, 10, 1, 0, 0, 0) - T0) / SEC - 60);
+}
+END_TEST
+
+
+START_TEST(test_cost)
+{
+    ug_counter_t   c;
+    ug_decision_t  d;
+    ug_limits_t    l;
+
+    /* month 10, cost 3: 3, 6, 9, then 12 would pass the limit */
+    l = lim(10, UG_OFF);
+    memset(&c, 0, sizeof(c));
+
+    ck_assert_int_eq(go(&c, &l, 3, T0, &d), UG_ALLOWED);
+    ck_assert_uint_eq(d.month_used, 3);
+    ck_assert_int_eq(go(&c, &l, 3, T0, &d), UG_ALLOWED);
+    ck_assert_int_eq(go(&c, &l, 3, T0, &d), UG_ALLOWED);
+    ck_assert_uint_eq(d.month_used, 9);
+    ck_assert_uint_eq(d.month_remaining, 1);
+    ck_assert_int_eq(go(&c, &l, 3, T0, &d), UG_QUOTA);
+    ck_assert_uint_eq(d.month_used, 9);
+    ck_assert_int_eq(go(&c, &l, 1, T0, &d), UG_ALLOWED);
+    ck_assert_uint_eq(d.month_used, 10);
+    ck_assert_uint_eq(d.month_remaining, 0);
+    ck_assert_int_eq(go(&c, &l, 1, T0, &d), UG_QUOTA);
+    ck_assert_uint_eq(c.month_used, 10);
+
+    /* cost equal to the whole quota fits once */
+    memset(&c, 0, sizeof(c));
+    ck_assert_int_eq(go(&c, &l, 10, T0, &d), UG_ALLOWED);
+    ck_assert_int_eq(go(&c, &l, 1, T0, &d), UG_QUOTA);
+
+    /* minute 10, cost 4: 4, 8, then only 2 more fit */
+    l = lim(UG_OFF, 10);
+    memset(&c, 0, sizeof(c));
+
+    ck_assert_int_eq(go(&c, &l, 4, T0, &d), UG_ALLOWED);
+    ck_assert_uint_eq(d.minute_remaining, 6);
+    ck_assert_int_eq(go(&c, &l, 4, T0, &d), UG_ALLOWED);
+    ck_assert_uint_eq(d.minute_remaining, 2);
+    ck_assert_int_eq(go(&c, &l, 4, T0, &d), UG_RATE);
+    /* two units short at 6 s each */
+    ck_assert_uint_eq(d.retry_after, 12);
+    ck_assert_int_eq(go(&c, &l, 2, T0, &d), UG_ALLOWED);
+    ck_assert_uint_eq(d.minute_remaining, 0);
+    ck_assert_uint_eq(d.minute_used, 10);
+    ck_assert_uint_eq(d.month_used, 10);
+    ck_assert_int_eq(go(&c, &l, 1, T0, &d), UG_RATE);
+}
+END_TEST
+
+
+START_TEST(test_minute_used_calendar)
+{
+    ug_counter_t   c;
+    ug_decision_t  d;
+    ug_limits_t    l;
+    int            k;
+
+    l = lim(UG_OFF, 100);
+    memset(&c, 0, sizeof(c));
+
+    for (k = 1; k <= 5; k++) {
+        ck_assert_int_eq(go(&c, &l, 1, T0 + 10 * SEC, &d), UG_ALLOWED);
+        ck_assert_uint_eq(d.minute_used, (uint64_t) k);
+    }
+
+    ck_assert_int_eq(go(&c, &l, 1, T0 + 60 * SEC - 1, &d), UG_ALLOWED);
+    ck_assert_uint_eq(d.minute_used, 6);
+
+    /* a new calendar minute: the count starts again */
+    ug_peek(&c, &l, T0 + 60 * SEC, &d);
+    ck_assert_uint_eq(d.minute_used, 0);
+    ck_assert_int_eq(go(&c, &l, 1, T0 + 60 * SEC, &d), UG_ALLOWED);
+    ck_assert_uint_eq(d.minute_used, 1);
+
+    /* denied calls are not counted */
+    l = lim(UG_OFF, 3);
+    memset(&c, 0, sizeof(c));
+
+    for (k = 0; k < 6; k++) {
+        (void) go(&c, &l, 1, T0, &d);
+    }
+
+    ck_assert_uint_eq(d.verdict, UG_RATE);
+    ck_assert_uint_eq(d.minute_used, 3);
+    ck_assert_uint_eq(c.minute_used, 3);
+
+    /* cost counts units */
+    l = lim(UG_OFF, UG_OFF);
+    memset(&c, 0, sizeof(c));
+    ck_assert_int_eq(go(&c, &l, 3, T0, &d), UG_ALLOWED);
+    ck_assert_uint_eq(d.minute_used, 3);
+}
+END_TEST
+
+
+START_TEST(test_off_limits)
+{
+    ug_counter_t   c;
+    ug_decision_t  d;
+    ug_limits_t    l;
+    int            k;
+
+    /* both off: never denied, still counted */
+    l = lim(UG_OFF, UG_OFF);
+    memset(&c, 0, sizeof(c));
+
+    for (k = 1; k <= 100000; k++) {
+        ug_expect(go(&c, &l, 1, T0, &d) == UG_ALLOWED, "request %d", k);
+    }
+
+    ck_assert_uint_eq(d.month_used, 100000);
+    ck_assert_uint_eq(d.minute_used, 100000);
+    ck_assert_uint_eq(d.month_remaining, 0);
+    ck_assert_uint_eq(d.minute_remaining, 0);
+    ck_assert_uint_eq(d.minute_reset, 0);
+    ck_assert_uint_eq(d.retry_after, 0);
+    ck_assert_uint_eq(c.tat_us, 0);
+
+    /* month off (pro): only the 120 a minute cap */
+    l = lim(UG_OFF, 120);
+    memset(&c, 0, sizeof(c));
+
+    for (k = 0; k < 120; k++) {
+        ck_assert_int_eq(go(&c, &l, 1, T0, &d), UG_ALLOWED);
+    }
+
+    ck_assert_int_eq(go(&c, &l, 1, T0, &d), UG_RATE);
+    ck_assert_uint_eq(d.month_used, 120);
+
+    /* minute off: only the month */
+    l = lim(20, UG_OFF);
+    memset(&c, 0, sizeof(c));
+
+    for (k = 0; k < 20; k++) {
+        ck_assert_int_eq(go(&c, &l, 1, T0, &d), UG_ALLOWED);
+    }
+
+    ck_assert_int_eq(go(&c, &l, 1, T0, &d), UG_QUOTA);
+    ck_assert_uint_eq(d.minute_remaining, 0);
+    ck_assert_uint_eq(d.minute_reset, 0);
+}
+END_TEST
+
+
+START_TEST(test_zero_limits)
+{
+    ug_counter_t   c, zero;
+    ug_decision_t  d;
+    ug_limits_t    l;
+
+    memset(&zero, 0, sizeof(zero));
+
+    l = lim(0, 30);
+    c = zero;
+    ck_assert_int_eq(go(&c, &l, 1, T0, &d), UG_QUOTA);
+    ck_assert_uint_eq(c.month_used, 0);
+    ck_assert_uint_eq(c.minute_used, 0);
+    ck_assert_uint_eq(c.tat_us, 0);
+
+    l = lim(20, 0);
+    c = zero;
+    ck_assert_int_eq(go(&c, &l, 1, T0, &d), UG_RATE);
+    ck_assert_int_eq(go(&c, &l, 1, T0 + 3600 * SEC, &d), UG_RATE);
+    ck_assert_uint_ge(d.retry_after, 1);
+    ck_assert_uint_eq(c.month_used, 0);
+}
+END_TEST
+
+
+START_TEST(test_peek)
+{
+    ug_counter_t   c, saved;
+    ug_decision_t  d, p;
+    ug_limits_t    l;
+    int            k;
+
+    l = lim(20, 30);
+    memset(&c, 0, sizeof(c));
+
+    for (k = 0; k < 5; k++) {
+        ck_assert_int_eq(go(&c, &l, 1, T0, &d), UG_ALLOWED);
+    }
+
+    /* what the last decision reported, without counting */
+    saved = c;
+    memset(&p, 0x5a, sizeof(p));
+    ug_peek(&c, &l, T0, &p);
+    ck_assert(memcmp(&c, &saved, sizeof(c)) == 0);
+    ck_assert_int_eq(p.verdict, UG_ALLOWED);
+    ck_assert_uint_eq(p.retry_after, 0);
+    ck_assert_uint_eq(p.month_used, d.month_used);
+    ck_assert_uint_eq(p.month_remaining, d.month_remaining);
+    ck_assert_uint_eq(p.month_reset, d.month_reset);
+    ck_assert_uint_eq(p.minute_used, d.minute_used);
+    ck_assert_uint_eq(p.minute_remaining, d.minute_remaining);
+    ck_assert_uint_eq(p.minute_reset, d.minute_reset);
+
+    /* later: the bucket refilled (5 units held, 4 s later 3 held) */
+    ug_peek(&c, &l, T0 + 4 * SEC, &p);
+    ck_assert_uint_eq(p.minute_remaining, 27);
+    ck_assert_uint_eq(p.minute_reset, 6);
+    ck_assert(memcmp(&c, &saved, sizeof(c)) == 0);
+
+    /* next month: nothing used, still without touching the counter */
+    ug_peek(&c, &l, at(2025, 10, 1, 0, 0, 0), &p);
+    ck_assert_uint_eq(p.month_used, 0);
+    ck_assert_uint_eq(p.month_remaining, 20);
+    ck_assert_uint_eq(p.minute_used, 0);
+    ck_assert_uint_eq(p.minute_remaining, 30);
+    ck_assert_uint_eq(p.minute_reset, 0);
+    ck_assert(memcmp(&c, &saved, sizeof(c)) == 0);
+}
+END_TEST
+
+
+static Suite *
+decide_suite(void)
+{
+    Suite   *s;
+    TCase   *tc;
+    int      ncaps;
+
+    ncaps = (int) (sizeof(caps) / sizeof(caps[0]));
+
+    s = suite_create("ug_decide");
+    tc = tcase_create("core");
+    tcase_set_timeout(tc, 60);
+
+    tcase_add_test(tc, test_first_request_free);
+    tcase_add_loop_test(tc, test_burst_exact, 0, ncaps);
+    tcase_add_loop_test(tc, test_refill_one, 0, ncaps);
+    tcase_add_test(tc, test_refill_exact_30_and_7);
+    tcase_add_loop_test(tc, test_sustained_rate, 0, 3);
+    tcase_add_loop_test(tc, test_minute_boundary_no_double_burst, 0, 4);
+    tcase_add_loop_test(tc, test_window_bound_random, 0, 4);
+    tcase_add_loop_test(tc, test_retry_after_honest, 0, 14);
+    tcase_add_test(tc, test_month_quota_exact);
+    tcase_add_test(tc, test_month_ends);
+    tcase_add_test(tc, test_old_month_resets);
+    tcase_add_test(tc, test_quota_denial_keeps_rate_tokens);
+    tcase_add_test(tc, test_rate_before_quota);
+    tcase_add_test(tc, test_cost);
+    tcase_add_test(tc, test_minute_used_calendar);
+    tcase_add_test(tc, test_off_limits);
+    tcase_add_test(tc, test_zero_limits);
+    tcase_add_test(tc, test_peek);
+
+    suite_add_tcase(s, tc);
+
+    return s;
+}
+
+
+int
+main(void)
+{
+    return ug_check_run(decide_suite());
+}

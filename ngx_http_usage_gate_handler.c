@@ -39,8 +39,6 @@ static ngx_int_t ngx_http_usage_gate_challenge(ngx_http_request_t *r,
     ngx_str_t *detail);
 static void ngx_http_usage_gate_cleanup(void *data);
 static ngx_int_t ngx_http_usage_gate_header_filter(ngx_http_request_t *r);
-static ngx_int_t ngx_http_usage_gate_add_header(ngx_http_request_t *r,
-    ngx_list_t *list, char *name, u_char *value, size_t len);
 
 
 static ngx_http_output_header_filter_pt  ngx_http_next_header_filter;
@@ -612,7 +610,7 @@ ngx_http_usage_gate_upstream_headers(ngx_http_request_t *r,
 }
 
 
-static ngx_int_t
+ngx_int_t
 ngx_http_usage_gate_add_header(ngx_http_request_t *r, ngx_list_t *list,
     char *name, u_char *value, size_t len)
 {
@@ -776,9 +774,7 @@ ngx_http_usage_gate_send_json(ngx_http_request_t *r, ngx_uint_t status,
     u_char *body, size_t len)
 {
     ngx_int_t                  rc;
-    ngx_buf_t                 *b;
     ngx_uint_t                 i;
-    ngx_chain_t                out;
     ngx_http_err_page_t       *err_page;
     ngx_http_core_loc_conf_t  *clcf;
 
@@ -799,9 +795,44 @@ ngx_http_usage_gate_send_json(ngx_http_request_t *r, ngx_uint_t status,
         return rc;
     }
 
+    ngx_http_finalize_request(r, ngx_http_usage_gate_output(r, status,
+                                         &ngx_http_usage_gate_json, body,
+                                         len));
+
+    return NGX_DONE;
+}
+
+
+/*
+ * Sends a whole response from memory; returns what a content handler
+ * returns.
+ */
+ngx_int_t
+ngx_http_usage_gate_output(ngx_http_request_t *r, ngx_uint_t status,
+    ngx_str_t *type, u_char *body, size_t len)
+{
+    ngx_int_t     rc;
+    ngx_buf_t    *b;
+    ngx_chain_t   out;
+
+    r->headers_out.status = status;
+    r->headers_out.content_type = *type;
+    r->headers_out.content_type_len = type->len;
+    r->headers_out.content_length_n = len;
+
+    if (len == 0 || r->method == NGX_HTTP_HEAD) {
+        r->header_only = 1;
+    }
+
+    rc = ngx_http_send_header(r);
+
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        return rc;
+    }
+
     b = ngx_calloc_buf(r->pool);
     if (b == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return NGX_ERROR;
     }
 
     b->pos = body;
@@ -810,24 +841,10 @@ ngx_http_usage_gate_send_json(ngx_http_request_t *r, ngx_uint_t status,
     b->last_buf = (r == r->main) ? 1 : 0;
     b->last_in_chain = 1;
 
-    r->headers_out.status = status;
-    r->headers_out.content_type = ngx_http_usage_gate_json;
-    r->headers_out.content_type_len = ngx_http_usage_gate_json.len;
-    r->headers_out.content_length_n = len;
-
     out.buf = b;
     out.next = NULL;
 
-    rc = ngx_http_send_header(r);
-
-    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
-        ngx_http_finalize_request(r, rc);
-        return NGX_DONE;
-    }
-
-    ngx_http_finalize_request(r, ngx_http_output_filter(r, &out));
-
-    return NGX_DONE;
+    return ngx_http_output_filter(r, &out);
 }
 
 

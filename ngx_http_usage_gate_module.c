@@ -152,6 +152,27 @@ static ngx_command_t  ngx_http_usage_gate_commands[] = {
       offsetof(ngx_http_usage_gate_loc_conf_t, log_level),
       &ngx_http_usage_gate_log_levels },
 
+    { ngx_string("usage_gate_metrics"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_usage_gate_metrics,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("usage_gate_admin"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS|NGX_CONF_TAKE1,
+      ngx_http_usage_gate_admin,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("usage_gate_admin_token_file"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_usage_gate_admin_token_file,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("usage_gate_jwt_keys"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_http_usage_gate_jwt_keys,
@@ -636,6 +657,7 @@ ngx_http_usage_gate_create_loc_conf(ngx_conf_t *cf)
     conf->quota_status = NGX_CONF_UNSET_UINT;
     conf->rate_status = NGX_CONF_UNSET_UINT;
     conf->log_level = NGX_CONF_UNSET_UINT;
+    conf->admin_zone = NGX_CONF_UNSET_PTR;
 
     return conf;
 }
@@ -732,6 +754,12 @@ ngx_http_usage_gate_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
                               NGX_HTTP_TOO_MANY_REQUESTS);
     ngx_conf_merge_uint_value(conf->log_level, prev->log_level,
                               NGX_LOG_INFO);
+
+    ngx_conf_merge_ptr_value(conf->admin_zone, prev->admin_zone, NULL);
+
+    if (conf->admin_token.data == NULL) {
+        conf->admin_token = prev->admin_token;
+    }
 
     if (!conf->upgrade_url_set) {
         conf->upgrade_url = prev->upgrade_url;

@@ -87,6 +87,9 @@ typedef struct {
     ngx_uint_t                    log_level;
     ngx_str_t                     upgrade_url;
     ngx_flag_t                    upgrade_url_set;
+
+    ngx_shm_zone_t               *admin_zone;   /* usage_gate_admin zone= */
+    ngx_str_t                     admin_token;  /* empty: no token */
 } ngx_http_usage_gate_loc_conf_t;
 
 
@@ -116,6 +119,16 @@ extern ngx_module_t  ngx_http_usage_gate_module;
 ngx_int_t ngx_http_usage_gate_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_usage_gate_filter_init(ngx_conf_t *cf);
 ngx_http_usage_gate_ctx_t *ngx_http_usage_gate_get_ctx(ngx_http_request_t *r);
+ngx_int_t ngx_http_usage_gate_output(ngx_http_request_t *r,
+    ngx_uint_t status, ngx_str_t *type, u_char *body, size_t len);
+ngx_int_t ngx_http_usage_gate_add_header(ngx_http_request_t *r,
+    ngx_list_t *list, char *name, u_char *value, size_t len);
+char *ngx_http_usage_gate_metrics(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_usage_gate_admin(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_usage_gate_admin_token_file(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
 ngx_int_t ngx_http_usage_gate_state_init_process(ngx_cycle_t *cycle,
     ngx_http_usage_gate_main_conf_t *mcf);
 void ngx_http_usage_gate_state_exit_process(ngx_cycle_t *cycle,

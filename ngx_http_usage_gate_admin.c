@@ -1,0 +1,448 @@
+/*
+ * usage_gate_admin: read and correct an owner's counts.
+ *
+ *   GET  .../owners/{owner}            the owner's counts
+ *   POST .../owners/{owner}/reset      month and minute back to zero
+ *   POST .../owners/{owner}/adjust     {"delta": -5}
+ *   PUT  .../owners/{owner}            {"used": N}
+ *
+ * Parsing is src/ug_admin.c's; a change is applied under the zone lock,
+ * so every worker sees it at once and no reader sees half of it.
+ */
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include <openssl/crypto.h>
+
+#include "ngx_http_usage_gate_module.h"
+#include "ug_admin.h"
+#include "ug_fmt.h"
+
+
+typedef struct {
+    ug_admin_req_t               req;
+    ug_counter_t                 counter;      /* after the change */
+    uint64_t                     now_us;
+    const char                  *detail;
+} ngx_http_usage_gate_admin_ctx_t;
+
+
+static ngx_int_t ngx_http_usage_gate_admin_handler(ngx_http_request_t *r);
+static void ngx_http_usage_gate_admin_body(ngx_http_request_t *r);
+static ngx_int_t ngx_http_usage_gate_admin_run(ngx_http_request_t *r,
+    ngx_http_usage_gate_admin_ctx_t *ctx);
+static ngx_int_t ngx_http_usage_gate_admin_change(ug_counter_t *counter,
+    void *data);
+static ngx_int_t ngx_http_usage_gate_admin_error(ngx_http_request_t *r,
+    ngx_uint_t status, const char *detail);
+
+
+static ngx_str_t  ngx_http_usage_gate_admin_json =
+    ngx_string("application/json");
+
+
+/* usage_gate_admin [zone=NAME] */
+char *
+ngx_http_usage_gate_admin(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_usage_gate_loc_conf_t *lcf = conf;
+
+    ngx_str_t                        *value, name;
+    ngx_http_core_loc_conf_t         *clcf;
+    ngx_http_usage_gate_zone_ref_t   *ref;
+    ngx_http_usage_gate_main_conf_t  *mcf;
+
+    value = cf->args->elts;
+
+    if (cf->args->nelts == 2) {
+        if (ngx_strncmp(value[1].data, "zone=", 5) != 0
+            || value[1].len == 5)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "usage_gate_admin: unknown parameter \"%V\" "
+                               "(use zone=NAME)", &value[1]);
+            return NGX_CONF_ERROR;
+        }
+
+        name.data = value[1].data + 5;
+        name.len = value[1].len - 5;
+
+        lcf->admin_zone = ngx_http_usage_gate_zone_add(cf, &name, 0);
+        if (lcf->admin_zone == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        mcf = ngx_http_conf_get_module_main_conf(cf,
+                                                 ngx_http_usage_gate_module);
+        ref = ngx_array_push(&mcf->refs);
+        if (ref == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        ref->shm_zone = lcf->admin_zone;
+        ref->file = cf->conf_file->file.name.data;
+        ref->line = cf->conf_file->line;
+    }
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+    clcf->handler = ngx_http_usage_gate_admin_handler;
+
+    return NGX_CONF_OK;
+}
+
+
+/* usage_gate_admin_token_file FILE: the bearer secret for the admin API */
+char *
+ngx_http_usage_gate_admin_token_file(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_usage_gate_loc_conf_t *lcf = conf;
+
+    ssize_t          n;
+    ngx_fd_t         fd;
+    ngx_str_t       *value, path;
+    ngx_file_info_t  fi;
+
+    if (lcf->admin_token.data) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+    path = value[1];
+
+    if (ngx_conf_full_name(cf->cycle, &path, 1) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    fd = ngx_open_file(path.data, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
+    if (fd == NGX_INVALID_FILE) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                           "usage_gate_admin_token_file: cannot open "
+                           "\"%V\"", &path);
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_fd_info(fd, &fi) == NGX_FILE_ERROR
+        || ngx_file_size(&fi) > 4096)
+    {
+        (void) ngx_close_file(fd);
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "usage_gate_admin_token_file: \"%V\" is not a "
+                           "file of at most 4096 bytes", &path);
+        return NGX_CONF_ERROR;
+    }
+
+    lcf->admin_token.data = ngx_pnalloc(cf->pool, ngx_file_size(&fi) + 1);
+    if (lcf->admin_token.data == NULL) {
+        (void) ngx_close_file(fd);
+        return NGX_CONF_ERROR;
+    }
+
+    n = ngx_read_fd(fd, lcf->admin_token.data, ngx_file_size(&fi));
+
+    (void) ngx_close_file(fd);
+
+    if (n != (ssize_t) ngx_file_size(&fi)) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                           "usage_gate_admin_token_file: cannot read "
+                           "\"%V\"", &path);
+        return NGX_CONF_ERROR;
+    }
+
+    while (n && (lcf->admin_token.data[n - 1] == '\n'
+                 || lcf->admin_token.data[n - 1] == '\r'))
+    {
+        n--;
+    }
+
+    if (n < 16) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "usage_gate_admin_token_file: the token in "
+                           "\"%V\" is shorter than 16 bytes", &path);
+        return NGX_CONF_ERROR;
+    }
+
+    lcf->admin_token.len = n;
+
+    return NGX_CONF_OK;
+}
+
+
+static ngx_int_t
+ngx_http_usage_gate_admin_handler(ngx_http_request_t *r)
+{
+    u_char                           *token;
+    size_t                            len;
+    ngx_int_t                         rc;
+    ngx_http_core_loc_conf_t         *clcf;
+    ngx_http_usage_gate_loc_conf_t   *lcf;
+    ngx_http_usage_gate_admin_ctx_t  *ctx;
+
+    lcf = ngx_http_get_module_loc_conf(r, ngx_http_usage_gate_module);
+
+    if (lcf->admin_token.len) {
+        token = NULL;
+        len = 0;
+
+        if (r->headers_in.authorization
+            && r->headers_in.authorization->value.len > 7
+            && ngx_strncasecmp(r->headers_in.authorization->value.data,
+                               (u_char *) "Bearer ", 7) == 0)
+        {
+            token = r->headers_in.authorization->value.data + 7;
+            len = r->headers_in.authorization->value.len - 7;
+        }
+
+        if (len != lcf->admin_token.len
+            || CRYPTO_memcmp(token, lcf->admin_token.data, len) != 0)
+        {
+            if (ngx_http_usage_gate_add_header(r, &r->headers_out.headers,
+                                               "WWW-Authenticate",
+                                               (u_char *) "Bearer", 6)
+                != NGX_OK)
+            {
+                return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            }
+
+            return ngx_http_usage_gate_admin_error(r, NGX_HTTP_UNAUTHORIZED,
+                                 "a valid admin bearer token is required");
+        }
+    }
+
+    ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_usage_gate_admin_ctx_t));
+    if (ctx == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+
+    if (ug_admin_route(&ctx->req, (char *) r->method_name.data,
+                       r->method_name.len, (char *) r->uri.data, r->uri.len,
+                       (char *) clcf->name.data, clcf->name.len)
+        != 0)
+    {
+        if (ctx->req.status == NGX_HTTP_NOT_ALLOWED && ctx->req.allow) {
+            if (ngx_http_usage_gate_add_header(r, &r->headers_out.headers,
+                                               "Allow",
+                                               (u_char *) ctx->req.allow,
+                                               ngx_strlen(ctx->req.allow))
+                != NGX_OK)
+            {
+                return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            }
+        }
+
+        rc = ngx_http_discard_request_body(r);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+
+        return ngx_http_usage_gate_admin_error(r, ctx->req.status,
+                                               ctx->req.detail);
+    }
+
+    ngx_http_set_ctx(r, ctx, ngx_http_usage_gate_module);
+
+    if (!ug_admin_needs_body(&ctx->req)) {
+        rc = ngx_http_discard_request_body(r);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+
+        return ngx_http_usage_gate_admin_run(r, ctx);
+    }
+
+    if (r->headers_in.content_length_n > UG_ADMIN_BODY_MAX) {
+        rc = ngx_http_discard_request_body(r);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+
+        return ngx_http_usage_gate_admin_error(r,
+                               NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
+                               "the body is larger than 4096 bytes");
+    }
+
+    r->request_body_in_single_buf = 1;
+
+    rc = ngx_http_read_client_request_body(r,
+                                           ngx_http_usage_gate_admin_body);
+
+    if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
+        return rc;
+    }
+
+    return NGX_DONE;
+}
+
+
+static void
+ngx_http_usage_gate_admin_body(ngx_http_request_t *r)
+{
+    u_char                           *p;
+    size_t                            len;
+    ngx_buf_t                        *b;
+    ngx_chain_t                      *cl;
+    ngx_http_usage_gate_admin_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_usage_gate_module);
+
+    if (r->request_body == NULL || r->request_body->temp_file) {
+        ngx_http_finalize_request(r, ngx_http_usage_gate_admin_error(r,
+                                  NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
+                                  "the body is larger than 4096 bytes"));
+        return;
+    }
+
+    len = 0;
+
+    for (cl = r->request_body->bufs; cl; cl = cl->next) {
+        len += ngx_buf_size(cl->buf);
+    }
+
+    if (len > UG_ADMIN_BODY_MAX) {
+        ngx_http_finalize_request(r, ngx_http_usage_gate_admin_error(r,
+                                  NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
+                                  "the body is larger than 4096 bytes"));
+        return;
+    }
+
+    p = ngx_pnalloc(r->pool, len + 1);
+    if (p == NULL) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    len = 0;
+
+    for (cl = r->request_body->bufs; cl; cl = cl->next) {
+        b = cl->buf;
+        p = ngx_cpymem(p, b->pos, b->last - b->pos);
+        len += b->last - b->pos;
+    }
+
+    p -= len;
+
+    if (ug_admin_body(&ctx->req, (char *) p, len) != 0) {
+        ngx_http_finalize_request(r, ngx_http_usage_gate_admin_error(r,
+                                  ctx->req.status, ctx->req.detail));
+        return;
+    }
+
+    ngx_http_finalize_request(r, ngx_http_usage_gate_admin_run(r, ctx));
+}
+
+
+static ngx_int_t
+ngx_http_usage_gate_admin_run(ngx_http_request_t *r,
+    ngx_http_usage_gate_admin_ctx_t *ctx)
+{
+    u_char                           *body;
+    size_t                            len;
+    ngx_int_t                         rc;
+    ngx_shm_zone_t                   *shm_zone, **zones;
+    ngx_http_usage_gate_loc_conf_t   *lcf;
+    ngx_http_usage_gate_main_conf_t  *mcf;
+
+    lcf = ngx_http_get_module_loc_conf(r, ngx_http_usage_gate_module);
+    mcf = ngx_http_get_module_main_conf(r, ngx_http_usage_gate_module);
+
+    shm_zone = lcf->admin_zone;
+
+    if (shm_zone == NULL) {
+        if (mcf->zones.nelts == 0) {
+            return ngx_http_usage_gate_admin_error(r,
+                                  NGX_HTTP_SERVICE_UNAVAILABLE,
+                                  "no usage_gate_zone is configured");
+        }
+
+        zones = mcf->zones.elts;
+        shm_zone = zones[0];
+    }
+
+    ctx->now_us = ngx_http_usage_gate_now_us();
+
+    rc = ngx_http_usage_gate_zone_update(shm_zone->data, ctx->req.owner,
+                                         ctx->req.owner_len,
+                                         ngx_http_usage_gate_admin_change,
+                                         ctx);
+
+    if (rc == NGX_DECLINED) {
+        return ngx_http_usage_gate_admin_error(r, NGX_HTTP_NOT_FOUND,
+                                 "the zone holds no such owner");
+    }
+
+    if (rc != NGX_OK) {
+        return ngx_http_usage_gate_admin_error(r, NGX_HTTP_BAD_REQUEST,
+                                 ctx->detail ? ctx->detail
+                                             : "the change was refused");
+    }
+
+    if (ctx->req.action != UG_ADMIN_GET) {
+        ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
+                      "usage_gate_admin: owner \"%*s\" changed: month "
+                      "used is now %uL", ctx->req.owner_len, ctx->req.owner,
+                      ctx->counter.month_used);
+    }
+
+    body = ngx_pnalloc(r->pool, UG_ADMIN_RENDER_MAX);
+    if (body == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    len = ug_admin_render((char *) body, UG_ADMIN_RENDER_MAX, ctx->req.owner,
+                          ctx->req.owner_len, &ctx->counter, ctx->now_us);
+    if (len == 0) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_usage_gate_output(r, NGX_HTTP_OK,
+                                      &ngx_http_usage_gate_admin_json, body,
+                                      len);
+}
+
+
+/* Under the zone lock: short, no allocation, no logging. */
+static ngx_int_t
+ngx_http_usage_gate_admin_change(ug_counter_t *counter, void *data)
+{
+    ngx_http_usage_gate_admin_ctx_t *ctx = data;
+
+    if (ug_admin_apply_counter(&ctx->req, counter, ctx->now_us,
+                               &ctx->detail)
+        != 0)
+    {
+        return NGX_ERROR;
+    }
+
+    ctx->counter = *counter;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_usage_gate_admin_error(ngx_http_request_t *r, ngx_uint_t status,
+    const char *detail)
+{
+    u_char  *body;
+    size_t   size, len;
+
+    size = ug_fmt_detail_size(ngx_strlen(detail));
+
+    body = ngx_pnalloc(r->pool, size);
+    if (body == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    len = ug_fmt_detail((char *) body, size, detail, ngx_strlen(detail));
+    if (len == 0) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_usage_gate_output(r, status,
+                                      &ngx_http_usage_gate_admin_json, body,
+                                      len);
+}

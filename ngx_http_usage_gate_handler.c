@@ -877,15 +877,40 @@ ngx_http_usage_gate_header_filter(ngx_http_request_t *r)
 
     ctx = ngx_http_usage_gate_get_ctx(r);
 
-    if (ctx == NULL || !ctx->headers || ctx->plan < 0) {
+    if (ctx == NULL || ctx->plan < 0 || ctx->filtered) {
+        return ngx_http_next_header_filter(r);
+    }
+
+    /* once per response: an error_page would pass here again */
+    ctx->filtered = 1;
+
+    p = ngx_pnalloc(r->pool, 3 * NGX_INT64_LEN + 2 * UG_FMT_FIELD_MAX);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    /* Retry-After belongs to the denial, not to the usage headers */
+    if (ctx->result == NGX_HTTP_USAGE_GATE_QUOTA
+        || ctx->result == NGX_HTTP_USAGE_GATE_RATE)
+    {
+        if (ngx_http_usage_gate_add_header(r, &r->headers_out.headers,
+                                           "Retry-After", p,
+                                           ngx_sprintf(p, "%uL",
+                                                   ctx->d.retry_after) - p)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    p += NGX_INT64_LEN;
+
+    if (!ctx->headers) {
         return ngx_http_next_header_filter(r);
     }
 
     mcf = ngx_http_get_module_main_conf(r, ngx_http_usage_gate_module);
     plan = &mcf->plans.plans[ctx->plan];
-
-    /* once per response: an error_page would pass here again */
-    ctx->headers = 0;
 
     if (ngx_http_usage_gate_add_header(r, &r->headers_out.headers, "X-Plan",
                                        (u_char *) plan->name, plan->len)
@@ -896,11 +921,6 @@ ngx_http_usage_gate_header_filter(ngx_http_request_t *r)
 
     if (!ctx->counted) {
         return ngx_http_next_header_filter(r);
-    }
-
-    p = ngx_pnalloc(r->pool, 3 * NGX_INT64_LEN + 2 * UG_FMT_FIELD_MAX);
-    if (p == NULL) {
-        return NGX_ERROR;
     }
 
     if (ctx->limits.month != UG_OFF) {
@@ -923,21 +943,6 @@ ngx_http_usage_gate_header_filter(ngx_http_request_t *r)
         != NGX_OK)
     {
         return NGX_ERROR;
-    }
-
-    p += NGX_INT64_LEN;
-
-    if (ctx->result == NGX_HTTP_USAGE_GATE_QUOTA
-        || ctx->result == NGX_HTTP_USAGE_GATE_RATE)
-    {
-        if (ngx_http_usage_gate_add_header(r, &r->headers_out.headers,
-                                           "Retry-After", p,
-                                           ngx_sprintf(p, "%uL",
-                                                   ctx->d.retry_after) - p)
-            != NGX_OK)
-        {
-            return NGX_ERROR;
-        }
     }
 
     p += NGX_INT64_LEN;

@@ -98,6 +98,7 @@ typedef struct {
     unsigned                      decided:1;
     unsigned                      counted:1;    /* d holds real numbers */
     unsigned                      headers:1;    /* usage_gate_headers */
+    unsigned                      filtered:1;   /* headers added */
 
     ngx_str_t                     user;
     ngx_str_t                     org;

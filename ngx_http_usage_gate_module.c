@@ -41,6 +41,8 @@ static char *ngx_http_usage_gate_upgrade_url(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 static char *ngx_http_usage_gate_jwt_cache(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_usage_gate_log_level(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 static ngx_int_t ngx_http_usage_gate_init_process(ngx_cycle_t *cycle);
 static void ngx_http_usage_gate_exit_process(ngx_cycle_t *cycle);
 static ngx_http_usage_gate_main_conf_t *ngx_http_usage_gate_cycle_conf(
@@ -147,10 +149,10 @@ static ngx_command_t  ngx_http_usage_gate_commands[] = {
 
     { ngx_string("usage_gate_log_level"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
-      ngx_conf_set_enum_slot,
+      ngx_http_usage_gate_log_level,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_usage_gate_loc_conf_t, log_level),
-      &ngx_http_usage_gate_log_levels },
+      NULL },
 
     { ngx_string("usage_gate_metrics"),
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
@@ -753,7 +755,7 @@ ngx_http_usage_gate_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_uint_value(conf->rate_status, prev->rate_status,
                               NGX_HTTP_TOO_MANY_REQUESTS);
     ngx_conf_merge_uint_value(conf->log_level, prev->log_level,
-                              NGX_LOG_INFO);
+                              NGX_LOG_ERR);
 
     ngx_conf_merge_ptr_value(conf->admin_zone, prev->admin_zone, NULL);
 
@@ -794,17 +796,27 @@ ngx_http_usage_gate_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 static ngx_int_t
 ngx_http_usage_gate_init(ngx_conf_t *cf)
 {
+    ngx_array_t                *handlers;
     ngx_http_handler_pt        *h;
     ngx_http_core_main_conf_t  *cmcf;
 
     cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
 
-    h = ngx_array_push(&cmcf->phases[NGX_HTTP_ACCESS_PHASE].handlers);
-    if (h == NULL) {
+    handlers = &cmcf->phases[NGX_HTTP_ACCESS_PHASE].handlers;
+
+    if (ngx_array_push(handlers) == NULL) {
         return NGX_ERROR;
     }
 
-    *h = ngx_http_usage_gate_handler;
+    /*
+     * nginx runs a phase's handlers last registered first, and a dynamic
+     * module registers after the built-in ones: put the gate at the front
+     * of the array so that it runs after allow/deny, auth_basic and
+     * auth_request, and a request they refuse is never counted.
+     */
+    h = handlers->elts;
+    ngx_memmove(&h[1], &h[0], (handlers->nelts - 1) * sizeof(*h));
+    h[0] = ngx_http_usage_gate_handler;
 
     return ngx_http_usage_gate_filter_init(cf);
 }
@@ -909,6 +921,22 @@ ngx_http_usage_gate_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
      * a slow disk never stalls a worker */
     if (state.len && ngx_thread_pool_add(cf, NULL) == NULL) {
         return NGX_CONF_ERROR;
+    }
+
+    zp = mcf->zones.elts;
+
+    for (i = 0; i < mcf->zones.nelts; i++) {
+        zone = zp[i]->data;
+
+        if (zone->name.len == name.len
+            && ngx_strncmp(zone->name.data, name.data, name.len) == 0)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "usage_gate_zone: zone \"%V\" is already "
+                               "declared in %s:%ui", &name, zone->file,
+                               zone->line);
+            return NGX_CONF_ERROR;
+        }
     }
 
     shm_zone = ngx_http_usage_gate_zone_add(cf, &name, size);
@@ -1425,4 +1453,37 @@ ngx_http_usage_gate_exit_process(ngx_cycle_t *cycle)
     }
 
     ngx_http_usage_gate_state_exit_process(cycle, mcf);
+}
+
+
+/* usage_gate_log_level info | notice | warn | error */
+static char *
+ngx_http_usage_gate_log_level(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_str_t        *value;
+    ngx_uint_t       *slot;
+    ngx_conf_enum_t  *e;
+
+    slot = (ngx_uint_t *) ((char *) conf + cmd->offset);
+
+    if (*slot != NGX_CONF_UNSET_UINT) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    for (e = ngx_http_usage_gate_log_levels; e->name.len; e++) {
+        if (e->name.len == value[1].len
+            && ngx_strcmp(e->name.data, value[1].data) == 0)
+        {
+            *slot = e->value;
+            return NGX_CONF_OK;
+        }
+    }
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "usage_gate_log_level: invalid level \"%V\" "
+                       "(info, notice, warn or error)", &value[1]);
+
+    return NGX_CONF_ERROR;
 }

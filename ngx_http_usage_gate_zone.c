@@ -88,6 +88,15 @@ ngx_http_usage_gate_init_zone(ngx_shm_zone_t *shm_zone, void *data)
     if (ozone) {
         /* a reload with the same name and size: nginx kept the mapping,
          * so the owners and their counts carry over as they are */
+        if (ozone->sh->version != NGX_HTTP_USAGE_GATE_ZONE_VERSION) {
+            ngx_log_error(NGX_LOG_EMERG, shm_zone->shm.log, 0,
+                          "usage_gate_zone \"%V\" was made by another "
+                          "build of the module; restart nginx (with a "
+                          "state file, counts are kept) instead of "
+                          "reloading", &shm_zone->shm.name);
+            return NGX_ERROR;
+        }
+
         zone->sh = ozone->sh;
         zone->shpool = ozone->shpool;
         ngx_http_usage_gate_stats_bind(zone);
@@ -109,6 +118,7 @@ ngx_http_usage_gate_init_zone(ngx_shm_zone_t *shm_zone, void *data)
     }
 
     ngx_memzero(zone->sh, sizeof(ngx_http_usage_gate_shctx_t));
+    zone->sh->version = NGX_HTTP_USAGE_GATE_ZONE_VERSION;
 
     zone->shpool->data = zone->sh;
 

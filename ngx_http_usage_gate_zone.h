@@ -38,7 +38,16 @@ typedef struct {
 } ngx_http_usage_gate_plan_stats_t;
 
 
+/*
+ * The layout of the zone's memory.  A reload that loads a rebuilt module
+ * keeps the old mapping; the version tells whether this build can read
+ * it (change it with any change to these structures).
+ */
+#define NGX_HTTP_USAGE_GATE_ZONE_VERSION  0x55470001
+
+
 typedef struct {
+    uint32_t                 version;
     ngx_rbtree_t             rbtree;
     ngx_rbtree_node_t        sentinel;
     ngx_queue_t              lru;
@@ -67,7 +76,7 @@ typedef struct {
  * limit_req, so the tree's bookkeeping shares its last word.  Its size is
  * offsetof(node, color) + offsetof(..., owner) + the owner's length,
  * which the slab allocator rounds up to a power of two: 128 bytes for
- * owners up to 48 bytes, 256 up to 128 (docs/directives.md).
+ * owners up to 40 bytes, 256 up to 168 (docs/operations.md).
  */
 typedef struct {
     u_char                   color;

@@ -11,7 +11,8 @@
 set -eu
 
 top=$(cd "$(dirname "$0")/.." && pwd)
-bdir=$1
+mkdir -p "$1"
+bdir=$(cd "$1" && pwd)
 extra=${2:-}
 src=/usr/share/nginx/src
 

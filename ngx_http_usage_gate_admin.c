@@ -218,9 +218,11 @@ ngx_http_usage_gate_admin_handler(ngx_http_request_t *r)
 
     clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
 
+    /* the raw URI: a %2F inside an owner must not split the path */
     if (ug_admin_route(&ctx->req, (char *) r->method_name.data,
-                       r->method_name.len, (char *) r->uri.data, r->uri.len,
-                       (char *) clcf->name.data, clcf->name.len)
+                       r->method_name.len, (char *) r->unparsed_uri.data,
+                       r->unparsed_uri.len, (char *) clcf->name.data,
+                       clcf->name.len)
         != 0)
     {
         if (ctx->req.status == NGX_HTTP_NOT_ALLOWED && ctx->req.allow) {

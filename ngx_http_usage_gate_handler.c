@@ -720,7 +720,7 @@ ngx_http_usage_gate_reject(ngx_http_request_t *r,
 
 /*
  * RFC 6750: a refused token gets error="invalid_token" and the reason; a
- * request with no credentials at all gets the bare challenge.
+ * request with no token at all (ctx->jwt unset) gets the bare challenge.
  */
 static ngx_int_t
 ngx_http_usage_gate_challenge(ngx_http_request_t *r, ngx_str_t *detail)
@@ -731,7 +731,7 @@ ngx_http_usage_gate_challenge(ngx_http_request_t *r, ngx_str_t *detail)
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_usage_gate_module);
 
-    if (ctx == NULL || ctx->jwt_error == NULL) {
+    if (ctx == NULL || ctx->jwt_error == NULL || ctx->jwt == NULL) {
         return ngx_http_usage_gate_add_header(r, &r->headers_out.headers,
                                               "WWW-Authenticate",
                                               (u_char *) "Bearer",

@@ -8,7 +8,8 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 
 pkgs="nginx nginx-dev build-essential pkg-config libjansson-dev libssl-dev
       libcurl4-openssl-dev check libsubunit-dev python3-fastapi
-      python3-uvicorn python3-jwt python3-cryptography curl wrk faketime
+      python3-uvicorn python3-jwt python3-cryptography python3-prometheus-client
+      curl wrk faketime
       clang libclang-rt-14-dev"
 
 missing=

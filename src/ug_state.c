@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -221,10 +222,63 @@ ug_state_free(ug_state_writer_t *w)
 }
 
 
+/*
+ * Opens and locks "<path>.tmp".  The caller's lock is meant to allow one
+ * writer at a time; this one makes sure that a second writer can never
+ * truncate a file another is still writing or has just renamed into
+ * place, which would turn the state file into a mix of two.  The lock
+ * is held until the file is renamed, and a stale file left by a crash
+ * holds no lock.
+ */
+static int
+ug_state_lock_tmp(ug_state_writer_t *w, char *err, size_t err_size)
+{
+    struct stat  fst, pst;
+
+    /* O_NOFOLLOW: a symlink planted at the temporary name must not
+     * redirect the write; no O_TRUNC before the lock is ours */
+    w->fd = open(w->tmp, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+
+    if (w->fd == -1) {
+        ug_state_err(err, err_size, "open() \"%s\" failed: %s", w->tmp,
+                     strerror(errno));
+        return -1;
+    }
+
+    if (flock(w->fd, LOCK_EX | LOCK_NB) != 0) {
+        ug_state_err(err, err_size, "\"%s\" is being written by another "
+                     "process: %s", w->tmp, strerror(errno));
+        return -1;
+    }
+
+    /* the file opened may have been renamed into place by a writer that
+     * held the lock until then: it must still be the temporary file */
+    if (fstat(w->fd, &fst) != 0 || lstat(w->tmp, &pst) != 0
+        || fst.st_ino != pst.st_ino || fst.st_dev != pst.st_dev)
+    {
+        ug_state_err(err, err_size, "\"%s\" was replaced by another "
+                     "writer", w->tmp);
+        errno = EWOULDBLOCK;
+        return -1;
+    }
+
+    /* 0600 also when a leftover file had other permissions: the file
+     * holds the salt */
+    if (ftruncate(w->fd, 0) != 0 || fchmod(w->fd, 0600) != 0) {
+        ug_state_err(err, err_size, "truncating \"%s\" failed: %s", w->tmp,
+                     strerror(errno));
+        return -1;
+    }
+
+    return 0;
+}
+
+
 ug_state_writer_t *
 ug_state_open_write(const char *path, const unsigned char *salt,
     size_t salt_len, int64_t now, char *err, size_t err_size)
 {
+    int                 e;
     size_t              plen;
     unsigned char      *p;
     ug_state_writer_t  *w;
@@ -264,16 +318,10 @@ ug_state_open_write(const char *path, const unsigned char *salt,
     memcpy(w->tmp, path, plen);
     memcpy(w->tmp + plen, ".tmp", sizeof(".tmp"));
 
-    /* O_NOFOLLOW: a symlink planted at the temporary name must not
-     * redirect the write; 0600 and fchmod: the file holds the salt,
-     * also when a leftover temporary file had other permissions */
-    w->fd = open(w->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC
-                         | O_NOFOLLOW, 0600);
-
-    if (w->fd == -1 || fchmod(w->fd, 0600) != 0) {
-        ug_state_err(err, err_size, "open() \"%s\" failed: %s", w->tmp,
-                     strerror(errno));
+    if (ug_state_lock_tmp(w, err, err_size) != 0) {
+        e = errno;
         ug_state_free(w);
+        errno = e;
         return NULL;
     }
 
@@ -321,7 +369,8 @@ ug_state_write_record(ug_state_writer_t *w, const ug_state_record_t *rec)
     c = &rec->counter;
 
     /* what the reader would refuse is refused here, so that one bad
-     * record cannot make the whole file unreadable later */
+     * record cannot make the whole file unreadable later; the writer
+     * goes on, so that it cannot stop every later write either */
     if (rec->owner == NULL
         || ug_id_check(rec->owner, rec->owner_len) != UG_ID_OK
         || rec->owner_len > UG_STATE_OWNER_MAX
@@ -329,8 +378,7 @@ ug_state_write_record(ug_state_writer_t *w, const ug_state_record_t *rec)
         || !ug_state_value_ok(rec->synced_base)
         || !ug_state_delta_ok(rec->unsynced))
     {
-        ug_state_fail(w, UG_STATE_CORRUPT, "bad record for", 0);
-        return w->rc;
+        return UG_STATE_CORRUPT;
     }
 
     p = ug_state_reserve(w, UG_STATE_REC_LEN + rec->owner_len);
@@ -441,17 +489,20 @@ ug_state_commit(ug_state_writer_t *w, char *err, size_t err_size)
         goto failed;
     }
 
+    /* renamed while still locked: see ug_state_lock_tmp() */
+    if (rename(w->tmp, w->path) != 0) {
+        ug_state_fail(w, UG_STATE_IO, "rename() failed for", errno);
+        goto failed;
+    }
+
     fd = w->fd;
     w->fd = -1;
 
     if (close(fd) != 0) {
-        ug_state_fail(w, UG_STATE_IO, "close() failed for", errno);
-        goto failed;
-    }
-
-    if (rename(w->tmp, w->path) != 0) {
-        ug_state_fail(w, UG_STATE_IO, "rename() failed for", errno);
-        goto failed;
+        ug_state_err(err, err_size, "close() of \"%s\" failed: %s",
+                     w->path, strerror(errno));
+        ug_state_free(w);
+        return UG_STATE_IO;
     }
 
     /* the new name is durable only once the directory is; the file is
@@ -484,12 +535,12 @@ ug_state_abort(ug_state_writer_t *w)
         return;
     }
 
+    /* unlinked before the lock goes with the close, so that the name
+     * removed is still this writer's file */
     if (w->fd != -1) {
-        close(w->fd);
-        w->fd = -1;
+        (void) unlink(w->tmp);
     }
 
-    (void) unlink(w->tmp);
     ug_state_free(w);
 }
 

@@ -46,7 +46,10 @@
  *
  * Writes go to "<path>.tmp", are fsync()ed and renamed over <path>, and
  * the directory is fsync()ed: a crash leaves the old file or the new
- * one, never a mix.  One writer at a time per path (the caller's lock).
+ * one, never a mix.  One writer at a time per path: the caller's lock
+ * says whose turn it is, and an flock() on the temporary file, held
+ * until the rename, makes a second writer fail rather than truncate the
+ * first one's file.
  */
 
 #ifndef UG_STATE_H
@@ -99,23 +102,29 @@ typedef struct ug_state_writer_s  ug_state_writer_t;
 /*
  * Starts a new state file at "<path>.tmp" (mode 0600: it holds the
  * salt), truncating a leftover one.  Returns NULL with err filled on
- * failure.
+ * failure; errno is EWOULDBLOCK when another process is writing the same
+ * file (a writer at shutdown may wait and try again: its counts are the
+ * newer ones).
  */
 ug_state_writer_t *ug_state_open_write(const char *path,
     const unsigned char *salt, size_t salt_len, int64_t now, char *err,
     size_t err_size);
 
 /*
- * Appends a record (buffered).  Returns UG_STATE_OK, or UG_STATE_IO or
- * UG_STATE_CORRUPT (a record out of bounds); after a failure every
- * further call fails too and ug_state_commit reports the first error.
+ * Appends a record (buffered).  Returns UG_STATE_OK; UG_STATE_CORRUPT
+ * for a record the reader would refuse (an owner ug_id_check refuses, a
+ * count above UG_STATE_VALUE_MAX), which is left out while the writer
+ * goes on; or UG_STATE_IO, after which every call fails and
+ * ug_state_commit reports the error.
  */
 int ug_state_write_record(ug_state_writer_t *w, const ug_state_record_t *rec);
 
 /*
  * Finishes the file: end marker and checksum, fsync, rename over path,
- * fsync of the directory.  Frees w whatever the result; on failure the
- * temporary file is removed and path is left as it was.
+ * fsync of the directory.  Frees w whatever the result.  On a failure
+ * up to the rename the temporary file is removed and path is left as it
+ * was; a failure after it (close, the directory's fsync) is reported
+ * with the new file in place.
  */
 int ug_state_commit(ug_state_writer_t *w, char *err, size_t err_size);
 

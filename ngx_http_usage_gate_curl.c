@@ -16,7 +16,7 @@
  * curl normally sends before it closes a socket) the nginx connection is
  * given back with the fd still open.
  *
- * "Normally": libcurl 7.88 to 8.2 close a socket whose connect() was cut
+ * "Normally": libcurl 7.88 to 8.1 close a socket whose connect() was cut
  * short (a timeout, a cancel, a lost happy-eyeballs race) without telling
  * the socket callback (curl commit a70d97c, issue 11439).  Its fd number
  * may then be reused at once, by curl or by nginx for a client.  So each
@@ -134,14 +134,15 @@ ngx_http_usage_gate_curl_init(ngx_cycle_t *cycle)
         return NGX_OK;
     }
 
-    /* a multi handle made in the master would be shared by every forked
-     * worker: only workers (or a single process) get one */
+    /*
+     * Only workers (or a single process) get a multi handle: one made in
+     * the master would be shared by every forked worker, and the cache
+     * manager and loader, which run init_process too, send no requests.
+     */
     if (ngx_process != NGX_PROCESS_WORKER
         && ngx_process != NGX_PROCESS_SINGLE)
     {
-        ngx_log_error(NGX_LOG_ALERT, cycle->log, 0,
-                      "usage_gate: curl used outside a worker process");
-        return NGX_ERROR;
+        return NGX_OK;
     }
 
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
@@ -299,6 +300,7 @@ ngx_http_usage_gate_curl_start(ngx_log_t *log,
     const ngx_http_usage_gate_curl_opts_t *opts,
     ngx_http_usage_gate_curl_done_pt done, void *data)
 {
+    u_char                          *p;
     CURL                            *easy;
     CURLcode                         rc;
     CURLMcode                        mrc;
@@ -311,10 +313,33 @@ ngx_http_usage_gate_curl_start(ngx_log_t *log,
 
     ctx = &ngx_http_usage_gate_curl_ctx;
 
-    if (ctx->multi == NULL
-        && ngx_http_usage_gate_curl_init((ngx_cycle_t *) ngx_cycle)
-           != NGX_OK)
+    /* with creds but no SigV4 scope curl would send the secret as Basic
+     * authentication */
+    if (opts->url == NULL
+        || (opts->creds != NULL && opts->sigv4 == NULL)
+        || (opts->creds != NULL
+            && opts->creds->token_len > UG_AWS_TOKEN_MAX))
     {
+        ngx_log_error(NGX_LOG_ALERT, log, 0,
+                      "usage_gate: curl request without url or sigv4");
+        return NULL;
+    }
+
+    for (h = opts->headers; h != NULL && *h != NULL; h++) {
+        if (!ug_aws_header_value_ok(*h, ngx_strlen(*h))) {
+            ngx_log_error(NGX_LOG_ALERT, log, 0,
+                          "usage_gate: control character in a header");
+            return NULL;
+        }
+    }
+
+    if (ctx->multi == NULL
+        && (ngx_http_usage_gate_curl_init((ngx_cycle_t *) ngx_cycle)
+            != NGX_OK
+            || ctx->multi == NULL))
+    {
+        ngx_log_error(NGX_LOG_ERR, log, 0,
+                      "usage_gate: no curl multi handle in this process");
         return NULL;
     }
 
@@ -392,8 +417,10 @@ ngx_http_usage_gate_curl_start(ngx_log_t *log,
 
     if (opts->creds != NULL && opts->creds->token_len != 0) {
         /* curl signs every header it is given, this one included */
-        ngx_sprintf((u_char *) token, "X-Amz-Security-Token: %s%Z",
-                    opts->creds->token);
+        p = ngx_snprintf((u_char *) token, sizeof(token) - 1,
+                         "X-Amz-Security-Token: %*s",
+                         opts->creds->token_len, opts->creds->token);
+        *p = '\0';
 
         l = curl_slist_append(req->headers, token);
         if (l == NULL) {

@@ -65,17 +65,20 @@ typedef struct {
 
 /*
  * Per-worker setup and teardown, for the module's init_process and
- * exit_process.  init is idempotent; start/post call it themselves if
- * the module did not.  done cancels what is still pending (callbacks are
- * not called) and releases every connection.
+ * exit_process.  init is idempotent and does nothing outside worker (or
+ * single) processes, so the cache manager and loader may call it too;
+ * start/post call it themselves if the module did not.  done cancels what
+ * is still pending (callbacks are not called) and releases every
+ * connection.
  */
 ngx_int_t ngx_http_usage_gate_curl_init(ngx_cycle_t *cycle);
 void ngx_http_usage_gate_curl_done(ngx_cycle_t *cycle);
 
 /*
  * Starts a request; everything in opts is copied.  Returns NULL (and the
- * callback will not be called) if it could not be started.  log must
- * stay valid until the callback or a cancel.
+ * callback will not be called) if it could not be started: no url, creds
+ * without sigv4, a header with a control character, out of memory.  log
+ * must stay valid until the callback or a cancel.
  */
 ngx_http_usage_gate_curl_req_t *ngx_http_usage_gate_curl_start(
     ngx_log_t *log, const ngx_http_usage_gate_curl_opts_t *opts,

@@ -174,9 +174,11 @@ typedef enum {
  * the other fields are empty.
  *
  * Order: size, header (JSON object, alg "none" in any case rejected
- * first, alg allowed, no crit), three segments, payload (JSON object),
- * key and signature, then exp, nbf, iss, aud (or azp), subject, org and
- * plan.  Bounded work on any input; safe to call concurrently.
+ * first, alg allowed, no crit), three canonical base64url segments, key
+ * (type fitting alg, by kid) and signature; only then is the payload
+ * parsed (JSON object) and exp, nbf, iss, aud (or azp), subject, org and
+ * plan checked.  Bounded work on any input (about 20 KB of stack); safe
+ * to call concurrently with one key set and policy.
  */
 ug_jwt_rc_t ug_jwt_verify(const ug_jwt_keys_t *keys,
     const ug_jwt_policy_t *policy, const char *token, size_t len,

@@ -1,0 +1,108 @@
+#!/bin/bash
+# The demo behind `make run`: the example FastAPI app on 127.0.0.1:8000 and
+# the stock /usr/sbin/nginx with the usage gate on 127.0.0.1:8080, in the
+# foreground.  Ctrl-C stops both.
+#
+# usage: UG_MODULE=/path/to/ngx_http_usage_gate_module.so scripts/run-demo.sh
+
+set -u
+
+top=$(cd "$(dirname "$0")/.." && pwd)
+module=${UG_MODULE:-$top/build/nginx/objs/ngx_http_usage_gate_module.so}
+python=/usr/bin/python3
+nginx=/usr/sbin/nginx
+app_port=8000
+gate_port=8080
+
+die() {
+    echo "run-demo: $*" >&2
+    exit 1
+}
+
+[ -f "$module" ] || die "no module at $module (run: make module)"
+module=$(cd "$(dirname "$module")" && pwd)/$(basename "$module")
+[ -x "$nginx" ] || die "$nginx is missing (run: make setup)"
+
+port_taken() {
+    # true if something accepts connections on 127.0.0.1:$1
+    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+
+for p in $app_port $gate_port; do
+    if port_taken "$p"; then
+        die "port $p on 127.0.0.1 is taken; stop what listens there" \
+            "(see: ss -ltnp 'sport = :$p') and run make run again"
+    fi
+done
+
+prefix=$(mktemp -d /tmp/ug-demo.XXXXXX)
+chmod 755 "$prefix"
+mkdir -p "$prefix/tmp" "$prefix/logs"
+sed "s|^load_module .*;|load_module $module;|" "$top/examples/nginx.conf" \
+    > "$prefix/nginx.conf"
+
+app_pid=
+nginx_pid=
+
+stop() {
+    trap - INT TERM EXIT
+    echo
+    echo "run-demo: stopping"
+    [ -n "$nginx_pid" ] && kill -QUIT "$nginx_pid" 2>/dev/null
+    [ -n "$app_pid" ] && kill -TERM "$app_pid" 2>/dev/null
+    [ -n "$nginx_pid" ] && wait "$nginx_pid" 2>/dev/null
+    [ -n "$app_pid" ] && wait "$app_pid" 2>/dev/null
+    rm -rf "$prefix"
+}
+trap 'stop; exit 130' INT
+trap 'stop; exit 143' TERM
+trap 'stop' EXIT
+
+"$nginx" -t -q -p "$prefix" -c nginx.conf -e stderr \
+    || die "nginx -t failed for $prefix/nginx.conf"
+
+"$python" -m uvicorn app:app --app-dir "$top/examples" \
+    --host 127.0.0.1 --port "$app_port" --log-level warning &
+app_pid=$!
+
+for _ in $(seq 1 100); do
+    port_taken "$app_port" && break
+    kill -0 "$app_pid" 2>/dev/null || die "the app did not start"
+    sleep 0.1
+done
+port_taken "$app_port" || die "the app does not answer on port $app_port"
+
+"$nginx" -p "$prefix" -c nginx.conf -e stderr &
+nginx_pid=$!
+
+for _ in $(seq 1 100); do
+    port_taken "$gate_port" && break
+    kill -0 "$nginx_pid" 2>/dev/null || die "nginx did not start"
+    sleep 0.1
+done
+port_taken "$gate_port" || die "nginx does not answer on port $gate_port"
+
+cat <<EOF
+
+The usage gate listens on http://127.0.0.1:$gate_port (app on :$app_port).
+Try, in another terminal:
+
+  # 1. an anonymous ask: owner anon:<hmac of your address>, plan free
+  curl -si -X POST http://127.0.0.1:$gate_port/ask -H 'Content-Type: application/json' -d '{"agent":"oracle","question":"Will it ship?"}'
+
+  # 2. a trusted proxy (127.0.0.1) asking for a pro user of org acme
+  curl -si -X POST http://127.0.0.1:$gate_port/ask -H 'Content-Type: application/json' -H 'X-User-Id: alice' -H 'X-Org-Id: acme' -H 'X-Plan: pro' -d '{"agent":"oracle","question":"Will it ship?"}'
+
+  # 3. a free user hitting the monthly quota (20): 200 x20, then 402
+  for i in \$(seq 1 22); do curl -s -o /dev/null -w '%{http_code} ' -X POST http://127.0.0.1:$gate_port/ask -H 'Content-Type: application/json' -H 'X-User-Id: freddie' -d '{"agent":"oracle","question":"again?"}'; done; echo
+
+Ctrl-C stops both.
+
+EOF
+
+# Wait for either to exit (or for Ctrl-C).
+while kill -0 "$nginx_pid" 2>/dev/null && kill -0 "$app_pid" 2>/dev/null; do
+    wait -n "$nginx_pid" "$app_pid" 2>/dev/null || true
+done
+echo "run-demo: nginx or the app exited" >&2
+exit 1

@@ -17,6 +17,7 @@
 #include <openssl/crypto.h>
 
 #include "ngx_http_usage_gate_module.h"
+#include "ngx_http_usage_gate_ddb.h"
 #include "ug_admin.h"
 #include "ug_fmt.h"
 
@@ -26,6 +27,7 @@ typedef struct {
     ug_counter_t                 counter;      /* after the change */
     uint64_t                     now_us;
     const char                  *detail;
+    ngx_http_usage_gate_zone_t  *zone;         /* DynamoDB (issue 4) */
 } ngx_http_usage_gate_admin_ctx_t;
 
 
@@ -82,9 +84,12 @@ ngx_http_usage_gate_admin(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         }
 
         ref->shm_zone = lcf->admin_zone;
+        ref->directive = "usage_gate_admin";
         ref->file = cf->conf_file->file.name.data;
         ref->line = cf->conf_file->line;
     }
+
+    lcf->endpoint = 1;
 
     clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
     clcf->handler = ngx_http_usage_gate_admin_handler;
@@ -177,6 +182,7 @@ ngx_http_usage_gate_admin_handler(ngx_http_request_t *r)
     size_t                            len;
     ngx_int_t                         rc;
     ngx_http_core_loc_conf_t         *clcf;
+    ngx_http_usage_gate_ctx_t        *gctx;
     ngx_http_usage_gate_loc_conf_t   *lcf;
     ngx_http_usage_gate_admin_ctx_t  *ctx;
 
@@ -245,7 +251,20 @@ ngx_http_usage_gate_admin_handler(ngx_http_request_t *r)
                                                ctx->req.detail);
     }
 
-    ngx_http_set_ctx(r, ctx, ngx_http_usage_gate_module);
+    /*
+     * The module's context slot is the gate's: the header filter and the
+     * $usage_gate_* variables read it.  An admin request gets a gate
+     * context that holds no decision (plan -1) and points to its own.
+     */
+    gctx = ngx_pcalloc(r->pool, sizeof(ngx_http_usage_gate_ctx_t));
+    if (gctx == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    gctx->plan = -1;
+    gctx->admin = ctx;
+
+    ngx_http_set_ctx(r, gctx, ngx_http_usage_gate_module);
 
     if (!ug_admin_needs_body(&ctx->req)) {
         rc = ngx_http_discard_request_body(r);
@@ -287,9 +306,11 @@ ngx_http_usage_gate_admin_body(ngx_http_request_t *r)
     size_t                            len;
     ngx_buf_t                        *b;
     ngx_chain_t                      *cl;
+    ngx_http_usage_gate_ctx_t        *gctx;
     ngx_http_usage_gate_admin_ctx_t  *ctx;
 
-    ctx = ngx_http_get_module_ctx(r, ngx_http_usage_gate_module);
+    gctx = ngx_http_get_module_ctx(r, ngx_http_usage_gate_module);
+    ctx = gctx->admin;
 
     if (r->request_body == NULL || r->request_body->temp_file) {
         ngx_http_finalize_request(r, ngx_http_usage_gate_admin_error(r,
@@ -365,6 +386,7 @@ ngx_http_usage_gate_admin_run(ngx_http_request_t *r,
     }
 
     ctx->now_us = ngx_http_usage_gate_now_us();
+    ctx->zone = shm_zone->data;
 
     rc = ngx_http_usage_gate_zone_update(shm_zone->data, ctx->req.owner,
                                          ctx->req.owner_len,
@@ -387,6 +409,11 @@ ngx_http_usage_gate_admin_run(ngx_http_request_t *r,
                       "usage_gate_admin: owner \"%*s\" changed: month "
                       "used is now %uL", ctx->req.owner_len, ctx->req.owner,
                       ctx->counter.month_used);
+
+        /* DynamoDB (issue 4): the table follows, fire and forget */
+        ngx_http_usage_gate_ddb_admin_write(ctx->zone, &ctx->req,
+                                            &ctx->counter,
+                                            r->connection->log);
     }
 
     body = ngx_pnalloc(r->pool, UG_ADMIN_RENDER_MAX);
@@ -420,6 +447,9 @@ ngx_http_usage_gate_admin_change(ug_counter_t *counter, void *data)
     }
 
     ctx->counter = *counter;
+
+    /* DynamoDB (issue 4): the owner's base and unsynced usage follow */
+    ngx_http_usage_gate_ddb_admin_changed(ctx->zone, counter, &ctx->req);
 
     return NGX_OK;
 }

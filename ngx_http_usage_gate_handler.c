@@ -9,6 +9,7 @@
 #include <ngx_http.h>
 
 #include "ngx_http_usage_gate_module.h"
+#include "ngx_http_usage_gate_ddb.h"
 #include "ug_fmt.h"
 
 
@@ -108,15 +109,25 @@ ngx_http_usage_gate_handler(ngx_http_request_t *r)
 
     lcf = ngx_http_get_module_loc_conf(r, ngx_http_usage_gate_module);
 
-    if (lcf->shm_zone == NULL) {
+    if (lcf->shm_zone == NULL || lcf->endpoint) {
         return NGX_DECLINED;
     }
 
     ctx = ngx_http_usage_gate_get_ctx(r);
 
     if (ctx != NULL) {
-        /* decided once already for this request */
-        return NGX_DECLINED;
+        /* DynamoDB (issue 4): run again when the table has answered */
+        rc = ngx_http_usage_gate_ddb_resume(r, ctx, &detail);
+
+        if (rc == NGX_DECLINED) {
+            /* decided once already for this request */
+            return NGX_DECLINED;
+        }
+
+        mcf = ngx_http_get_module_main_conf(r, ngx_http_usage_gate_module);
+        zone = lcf->shm_zone->data;
+
+        goto decided;
     }
 
     ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_usage_gate_ctx_t));
@@ -178,11 +189,33 @@ ngx_http_usage_gate_handler(ngx_http_request_t *r)
         goto pass;
     }
 
-    rc = ngx_http_usage_gate_zone_decide(zone, ctx->owner.data,
-                                         ctx->owner.len, &ctx->limits,
-                                         lcf->cost,
-                                         ngx_http_usage_gate_now_us(),
-                                         &ctx->d);
+    /* DynamoDB (issue 4): a zone backed by a table decides with it, and
+     * the request may wait for its answer (NGX_DONE) */
+    if (zone->ddb) {
+        rc = ngx_http_usage_gate_ddb_decide(r, lcf, ctx, &detail);
+
+    } else {
+        rc = ngx_http_usage_gate_zone_decide(zone, ctx->owner.data,
+                                             ctx->owner.len, &ctx->limits,
+                                             lcf->cost,
+                                             ngx_http_usage_gate_now_us(),
+                                             &ctx->d);
+    }
+
+decided:
+
+    if (rc == NGX_DONE) {
+        return NGX_DONE;
+    }
+
+    if (rc == NGX_ERROR) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (rc == NGX_HTTP_SERVICE_UNAVAILABLE) {
+        /* DynamoDB unreachable and on_error=deny: nothing was counted */
+        return ngx_http_usage_gate_reject(r, lcf, rc, &detail);
+    }
 
     if (rc == NGX_HTTP_USAGE_GATE_FULL) {
         /* no room even after dropping stale owners: serving is worth more

@@ -437,12 +437,9 @@ ngx_http_usage_gate_jwt_merge(ngx_conf_t *cf,
         }
     }
 
-    if (ug_jwt_keys_count(conf->keys) == 0) {
-        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
-                      "usage_gate_jwt_*: jwt settings without a key: add "
-                      "usage_gate_jwt_keys or usage_gate_jwt_secret_file");
-        return NGX_CONF_ERROR;
-    }
+    /* no key yet is fine at this level: a location below may add one,
+     * and a gate that uses the jwt source without any is refused where
+     * usage_gate_identity is checked */
 
     if (!conf->algs_set) {
         conf->policy.algs = ug_jwt_keys_algs(conf->keys);

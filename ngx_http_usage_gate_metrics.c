@@ -9,6 +9,7 @@
 #include <ngx_http.h>
 
 #include "ngx_http_usage_gate_module.h"
+#include "ngx_http_usage_gate_ddb.h"
 #include "ug_metrics.h"
 
 
@@ -20,7 +21,11 @@ static ngx_int_t ngx_http_usage_gate_metrics_zone(ngx_http_request_t *r,
 char *
 ngx_http_usage_gate_metrics(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
+    ngx_http_usage_gate_loc_conf_t *lcf = conf;
+
     ngx_http_core_loc_conf_t  *clcf;
+
+    lcf->endpoint = 1;
 
     clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
     clcf->handler = ngx_http_usage_gate_metrics_handler;
@@ -45,6 +50,14 @@ ngx_http_usage_gate_metrics_handler(ngx_http_request_t *r)
     static ngx_str_t  json_type = ngx_string(UG_METRICS_JSON_TYPE);
 
     if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
+        if (ngx_http_usage_gate_add_header(r, &r->headers_out.headers,
+                                           "Allow", (u_char *) "GET, HEAD",
+                                           sizeof("GET, HEAD") - 1)
+            != NGX_OK)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
         return NGX_HTTP_NOT_ALLOWED;
     }
 
@@ -158,5 +171,6 @@ ngx_http_usage_gate_metrics_zone(ngx_http_request_t *r,
         mz->state_last_write = (int64_t) zone->sh->state_last_write;
     }
 
-    return NGX_OK;
+    /* DynamoDB (issue 4) */
+    return ngx_http_usage_gate_ddb_metrics(zone, mz, r->pool);
 }

@@ -12,6 +12,8 @@
 #include <ngx_http.h>
 
 #include "ngx_http_usage_gate_module.h"
+#include "ngx_http_usage_gate_curl.h"
+#include "ngx_http_usage_gate_ddb.h"
 #include "ug_jwt_cache.h"
 
 
@@ -241,6 +243,14 @@ static ngx_command_t  ngx_http_usage_gate_commands[] = {
     { ngx_string("usage_gate_jwt_cache"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_http_usage_gate_jwt_cache,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    /* DynamoDB (issue 4): ngx_http_usage_gate_ddb.c */
+    { ngx_string("usage_gate_dynamodb"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
+      ngx_http_usage_gate_dynamodb,
       NGX_HTTP_MAIN_CONF_OFFSET,
       0,
       NULL },
@@ -559,9 +569,9 @@ ngx_http_usage_gate_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_http_usage_gate_main_conf_t *mcf = conf;
 
     ngx_int_t                         i;
-    ngx_uint_t                        k;
+    ngx_uint_t                        k, n;
     ngx_shm_zone_t                  **zones;
-    ngx_http_usage_gate_zone_t       *zone;
+    ngx_http_usage_gate_zone_t       *zone, *other;
     ngx_http_usage_gate_zone_ref_t   *ref;
 
     if (!mcf->plans_set) {
@@ -599,10 +609,10 @@ ngx_http_usage_gate_init_main_conf(ngx_conf_t *cf, void *conf)
 
         if (!zone->configured) {
             ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
-                          "usage_gate: unknown zone \"%V\" in %s:%ui "
+                          "%s: unknown zone \"%V\" in %s:%ui "
                           "(declare it with usage_gate_zone in http{})",
-                          &ref[k].shm_zone->shm.name, ref[k].file,
-                          ref[k].line);
+                          ref[k].directive, &ref[k].shm_zone->shm.name,
+                          ref[k].file, ref[k].line);
             return NGX_CONF_ERROR;
         }
     }
@@ -614,17 +624,34 @@ ngx_http_usage_gate_init_main_conf(ngx_conf_t *cf, void *conf)
         zone->plans = &mcf->plans;
         zone->salt = mcf->salt;
 
-        if (mcf->salt.len == 0) {
+        for (n = 0; n < k; n++) {
+            other = zones[n]->data;
+
+            if (zone->state.len && zone->state.len == other->state.len
+                && ngx_strcmp(zone->state.data, other->state.data) == 0)
+            {
+                ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                              "usage_gate_zone \"%V\" in %s:%ui: the state "
+                              "file \"%V\" is already used by zone "
+                              "\"%V\"", &zone->name, zone->file,
+                              zone->line, &zone->state, &other->name);
+                return NGX_CONF_ERROR;
+            }
+        }
+
+        if (mcf->salt.len == 0 && zone->state.len == 0) {
             ngx_log_error(NGX_LOG_WARN, cf->log, 0,
                           "usage_gate_zone \"%V\": usage_gate_anon_salt is "
                           "not set, so anonymous owners use a random salt "
                           "that a restart replaces; set usage_gate_anon_salt "
-                          "to a long random secret to keep their counts",
-                          &zone->name);
+                          "to a long random secret (or give the zone a "
+                          "state file, which keeps the salt) to keep their "
+                          "counts", &zone->name);
         }
     }
 
-    return NGX_CONF_OK;
+    /* DynamoDB (issue 4) */
+    return ngx_http_usage_gate_ddb_init_main_conf(cf, mcf);
 }
 
 
@@ -732,7 +759,9 @@ ngx_http_usage_gate_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 
     ngx_conf_merge_value(conf->jwt_required, prev->jwt_required, 0);
 
-    if (conf->shm_zone && conf->jwt == NULL) {
+    if (conf->shm_zone
+        && (conf->jwt == NULL || ug_jwt_keys_count(conf->jwt->keys) == 0))
+    {
         source = conf->identity->elts;
 
         for (k = 0; k < conf->identity->nelts; k++) {
@@ -740,7 +769,8 @@ ngx_http_usage_gate_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
                 ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
                               "usage_gate_identity: the jwt source in "
                               "%s:%ui needs usage_gate_jwt_keys or "
-                              "usage_gate_jwt_secret_file",
+                              "usage_gate_jwt_secret_file where a gate "
+                              "uses it",
                               conf->identity_file, conf->identity_line);
                 return NGX_CONF_ERROR;
             }
@@ -796,27 +826,23 @@ ngx_http_usage_gate_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 static ngx_int_t
 ngx_http_usage_gate_init(ngx_conf_t *cf)
 {
-    ngx_array_t                *handlers;
     ngx_http_handler_pt        *h;
     ngx_http_core_main_conf_t  *cmcf;
 
     cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
 
-    handlers = &cmcf->phases[NGX_HTTP_ACCESS_PHASE].handlers;
-
-    if (ngx_array_push(handlers) == NULL) {
+    /*
+     * The gate decides in the precontent phase: after every access check
+     * (allow/deny, auth_basic, auth_request, whatever `satisfy` says), so
+     * a refused request is never counted and none is let past uncounted;
+     * and, registered after the built-in modules, before try_files.
+     */
+    h = ngx_array_push(&cmcf->phases[NGX_HTTP_PRECONTENT_PHASE].handlers);
+    if (h == NULL) {
         return NGX_ERROR;
     }
 
-    /*
-     * nginx runs a phase's handlers last registered first, and a dynamic
-     * module registers after the built-in ones: put the gate at the front
-     * of the array so that it runs after allow/deny, auth_basic and
-     * auth_request, and a request they refuse is never counted.
-     */
-    h = handlers->elts;
-    ngx_memmove(&h[1], &h[0], (handlers->nelts - 1) * sizeof(*h));
-    h[0] = ngx_http_usage_gate_handler;
+    *h = ngx_http_usage_gate_handler;
 
     return ngx_http_usage_gate_filter_init(cf);
 }
@@ -895,8 +921,9 @@ ngx_http_usage_gate_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
             if (interval == (ngx_msec_t) NGX_ERROR || interval < 1000) {
                 ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "usage_gate_zone: invalid \"%V\": "
-                                   "at least 1s", &value[i]);
+                                   "usage_gate_zone: invalid \"%V\": a "
+                                   "time of at least 1s, e.g. 10s",
+                                   &value[i]);
                 return NGX_CONF_ERROR;
             }
 
@@ -1188,6 +1215,7 @@ ngx_http_usage_gate(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     ref->shm_zone = shm_zone;
+    ref->directive = "usage_gate";
     ref->file = cf->conf_file->file.name.data;
     ref->line = cf->conf_file->line;
 
@@ -1436,6 +1464,15 @@ ngx_http_usage_gate_init_process(ngx_cycle_t *cycle)
         return NGX_OK;
     }
 
+    /* DynamoDB (issue 4): libcurl's multi handle, then the sync timers
+     * and credentials; only zones with usage_gate_dynamodb use them */
+    if (mcf->ddb != NULL
+        && (ngx_http_usage_gate_curl_init(cycle) != NGX_OK
+            || ngx_http_usage_gate_ddb_init_process(cycle, mcf) != NGX_OK))
+    {
+        return NGX_ERROR;
+    }
+
     return ngx_http_usage_gate_state_init_process(cycle, mcf);
 }
 
@@ -1452,7 +1489,13 @@ ngx_http_usage_gate_exit_process(ngx_cycle_t *cycle)
         return;
     }
 
+    /* DynamoDB (issue 4): what is in flight goes back to the zone before
+     * the state file's last write */
+    ngx_http_usage_gate_ddb_exit_process(cycle, mcf);
+
     ngx_http_usage_gate_state_exit_process(cycle, mcf);
+
+    ngx_http_usage_gate_curl_done(cycle);
 }
 
 

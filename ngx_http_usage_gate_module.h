@@ -45,6 +45,7 @@ typedef enum {
 
 typedef struct {
     ngx_shm_zone_t               *shm_zone;
+    const char                   *directive;
     u_char                       *file;
     ngx_uint_t                    line;
 } ngx_http_usage_gate_zone_ref_t;
@@ -61,6 +62,9 @@ typedef struct {
     ngx_array_t                   zones;       /* ngx_shm_zone_t * */
     ngx_array_t                   refs;        /* zone_ref_t */
     ngx_uint_t                    jwt_cache_size;
+    ngx_array_t                  *ddb;         /* DynamoDB (issue 4):
+                                                  usage_gate_dynamodb
+                                                  configurations, or NULL */
 } ngx_http_usage_gate_main_conf_t;
 
 
@@ -88,6 +92,7 @@ typedef struct {
     ngx_str_t                     upgrade_url;
     ngx_flag_t                    upgrade_url_set;
 
+    ngx_flag_t                    endpoint;     /* metrics or admin */
     ngx_shm_zone_t               *admin_zone;   /* usage_gate_admin zone= */
     ngx_str_t                     admin_token;  /* empty: no token */
 } ngx_http_usage_gate_loc_conf_t;
@@ -107,6 +112,10 @@ typedef struct {
     ug_limits_t                   limits;
     ug_decision_t                 d;
 
+    void                         *admin;        /* an admin request's */
+    void                         *ddb;          /* DynamoDB (issue 4): a
+                                                   request that waits for
+                                                   the table */
     ug_jwt_claims_t              *jwt;          /* a bearer token's */
     const char                   *jwt_error;    /* why it was refused */
 

@@ -14,6 +14,7 @@
 #include <ngx_http.h>
 
 #include "ngx_http_usage_gate_module.h"
+#include "ngx_http_usage_gate_ddb.h"
 #include "ug_state.h"
 #include "ug_time.h"
 
@@ -50,6 +51,7 @@ typedef struct {
     ngx_http_usage_gate_zone_t  *zone;
     ngx_uint_t                   loaded;
     ngx_uint_t                   dropped;
+    int32_t                      month;
 } ngx_http_usage_gate_load_t;
 
 
@@ -68,18 +70,23 @@ ngx_http_usage_gate_state_load(ngx_http_usage_gate_zone_t *zone,
     unsigned char                salt[UG_STATE_SALT_MAX];
     ngx_http_usage_gate_load_t   load;
 
-    if (zone->state.len == 0) {
+    /* nginx -t only checks the configuration: it must neither load
+     * counts nor move a damaged file aside */
+    if (zone->state.len == 0 || ngx_test_config) {
         return NGX_OK;
     }
 
     load.zone = zone;
     load.loaded = 0;
     load.dropped = 0;
+    load.month = ug_month_index((int64_t) ngx_time());
     salt_len = 0;
     err[0] = '\0';
 
+    /* DynamoDB (issue 4): past months' usage not yet in the table is
+     * loaded too, to be flushed */
     rc = ug_state_load((char *) zone->state.data,
-                       ug_month_index((int64_t) ngx_time()),
+                       zone->ddb ? INT32_MIN : load.month,
                        ngx_http_usage_gate_state_record, &load, salt,
                        &salt_len, err, sizeof(err));
 
@@ -152,10 +159,29 @@ ngx_http_usage_gate_state_record(void *data, const ug_state_record_t *rec)
 {
     ngx_http_usage_gate_load_t *load = data;
 
+    ngx_http_usage_gate_record_t  r;
+
+    if (rec->counter.month < load->month && rec->unsynced == 0) {
+        return 0;
+    }
+
     if (ngx_http_usage_gate_zone_put(load->zone, (u_char *) rec->owner,
                                      rec->owner_len, &rec->counter)
         == NGX_OK)
     {
+        /* DynamoDB (issue 4) */
+        if (load->zone->ddb) {
+            r.len = rec->owner_len;
+            ngx_memcpy(r.owner, rec->owner, rec->owner_len);
+            r.counter = rec->counter;
+            r.unsynced = rec->unsynced;
+            r.synced_base = rec->synced_base;
+            r.old_unsynced = 0;
+            r.old_month = 0;
+
+            ngx_http_usage_gate_ddb_restore(load->zone, &r);
+        }
+
         load->loaded++;
 
     } else {
@@ -223,9 +249,27 @@ ngx_http_usage_gate_state_timer(ngx_event_t *ev)
         return;
     }
 
+    if (zone->sh->superseded) {
+        /* a resized zone holds these counts now */
+        return;
+    }
+
     ngx_add_timer(ev, zone->state_interval);
 
     now = ngx_time();
+
+    /* a writer that died holding the claim must not stop all writes:
+     * a claim older than ten intervals is taken over */
+    if (zone->sh->state_writer != 0
+        && (time_t) zone->sh->state_claimed
+           + (time_t) (10 * zone->state_interval / 1000) < now)
+    {
+        ngx_log_error(NGX_LOG_WARN, ev->log, 0,
+                      "usage_gate_zone \"%V\": state file writer %P did "
+                      "not finish, taking over", &zone->name,
+                      (ngx_pid_t) zone->sh->state_writer);
+        zone->sh->state_writer = 0;
+    }
 
     /* one write per interval for all workers together */
     if (zone->state_busy
@@ -235,6 +279,8 @@ ngx_http_usage_gate_state_timer(ngx_event_t *ev)
     {
         return;
     }
+
+    zone->sh->state_claimed = (ngx_atomic_uint_t) now;
 
     tp = ngx_thread_pool_get((ngx_cycle_t *) ngx_cycle,
                              &ngx_http_usage_gate_thread_pool);
@@ -357,14 +403,39 @@ ngx_http_usage_gate_state_write(void *data, ngx_log_t *log)
     ngx_memzero(&rec, sizeof(rec));
 
     for (i = 0; i < t->n; i++) {
-        /* past months are of no use to a restart */
-        if (t->records[i].counter.month < month) {
+
+        /*
+         * DynamoDB (issue 4): usage of the month before that is not yet
+         * in the table goes first, as a record of its own for that month
+         * (the loader adds the records of one owner together)
+         */
+        if (t->records[i].old_unsynced != 0) {
+            ngx_memzero(&rec, sizeof(rec));
+            rec.owner = t->records[i].owner;
+            rec.owner_len = t->records[i].len;
+            rec.counter.month = t->records[i].old_month;
+            rec.unsynced = t->records[i].old_unsynced;
+
+            if (ug_state_write_record(w, &rec) == UG_STATE_IO) {
+                break;
+            }
+
+            ngx_memzero(&rec, sizeof(rec));
+        }
+
+        /* past months are of no use to a restart, but for usage that
+         * DynamoDB has not yet been told of */
+        if (t->records[i].counter.month < month
+            && t->records[i].unsynced == 0)
+        {
             continue;
         }
 
         rec.owner = t->records[i].owner;
         rec.owner_len = t->records[i].len;
         rec.counter = t->records[i].counter;
+        rec.unsynced = t->records[i].unsynced;
+        rec.synced_base = t->records[i].synced_base;
 
         if (ug_state_write_record(w, &rec) != UG_STATE_OK) {
             break;
@@ -386,7 +457,8 @@ ngx_http_usage_gate_state_written(ngx_event_t *ev)
 
     t->zone->state_busy = 0;
 
-    ngx_http_usage_gate_state_done(t->zone, t, ev->log);
+    /* a thread task's event carries no log of its own */
+    ngx_http_usage_gate_state_done(t->zone, t, ngx_cycle->log);
 }
 
 
@@ -440,7 +512,9 @@ ngx_http_usage_gate_state_exit_process(ngx_cycle_t *cycle,
     for (i = 0; i < mcf->zones.nelts; i++) {
         zone = zones[i]->data;
 
-        if (zone->state.len == 0 || zone->sh == NULL) {
+        if (zone->state.len == 0 || zone->sh == NULL
+            || zone->sh->superseded)
+        {
             continue;
         }
 

@@ -8,6 +8,7 @@
 #include <openssl/rand.h>
 
 #include "ngx_http_usage_gate_zone.h"
+#include "ngx_http_usage_gate_ddb.h"
 #include "ug_time.h"
 
 
@@ -97,10 +98,22 @@ ngx_http_usage_gate_init_zone(ngx_shm_zone_t *shm_zone, void *data)
             return NGX_ERROR;
         }
 
+        /* DynamoDB (issue 4): its state makes every node larger; nodes
+         * made for another layout cannot be reused */
+        if (ozone->sh->node_extra != zone->node_extra) {
+            ngx_log_error(NGX_LOG_EMERG, shm_zone->shm.log, 0,
+                          "usage_gate_zone \"%V\": usage_gate_dynamodb was "
+                          "added or removed; restart nginx (with a state "
+                          "file, counts are kept) instead of reloading",
+                          &shm_zone->shm.name);
+            return NGX_ERROR;
+        }
+
         zone->sh = ozone->sh;
         zone->shpool = ozone->shpool;
         ngx_http_usage_gate_stats_bind(zone);
-        return NGX_OK;
+
+        return ngx_http_usage_gate_ddb_init_zone(zone, shm_zone->shm.log);
     }
 
     zone->shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
@@ -119,6 +132,7 @@ ngx_http_usage_gate_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 
     ngx_memzero(zone->sh, sizeof(ngx_http_usage_gate_shctx_t));
     zone->sh->version = NGX_HTTP_USAGE_GATE_ZONE_VERSION;
+    zone->sh->node_extra = zone->node_extra;
 
     zone->shpool->data = zone->sh;
 
@@ -149,6 +163,13 @@ ngx_http_usage_gate_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 
     ngx_http_usage_gate_stats_bind(zone);
 
+    /* DynamoDB (issue 4) */
+    if (ngx_http_usage_gate_ddb_init_zone(zone, shm_zone->shm.log)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
     ngx_http_usage_gate_zone_carry(zone, shm_zone);
 
     return NGX_OK;
@@ -164,7 +185,7 @@ static void
 ngx_http_usage_gate_zone_carry(ngx_http_usage_gate_zone_t *zone,
     ngx_shm_zone_t *shm_zone)
 {
-    ngx_uint_t                     i, n, total;
+    ngx_uint_t                     i, n, total, lost;
     ngx_list_part_t               *part;
     ngx_shm_zone_t                *oshm;
     ngx_http_usage_gate_zone_t    *ozone;
@@ -199,7 +220,9 @@ ngx_http_usage_gate_zone_carry(ngx_http_usage_gate_zone_t *zone,
         }
     }
 
-    if (ozone == NULL) {
+    if (ozone == NULL
+        || ozone->sh->version != NGX_HTTP_USAGE_GATE_ZONE_VERSION)
+    {
         (void) ngx_http_usage_gate_state_load(zone, shm_zone->shm.log);
         return;
     }
@@ -207,8 +230,11 @@ ngx_http_usage_gate_zone_carry(ngx_http_usage_gate_zone_t *zone,
     ngx_memcpy(zone->sh->salt, ozone->sh->salt,
                NGX_HTTP_USAGE_GATE_SALT_LEN);
 
+    ozone->sh->superseded = 1;
+
     ngx_memzero(&cursor, sizeof(cursor));
     total = 0;
+    lost = 0;
 
     while ((n = ngx_http_usage_gate_zone_next(ozone, &cursor, rec, 64))) {
         for (i = 0; i < n; i++) {
@@ -216,7 +242,15 @@ ngx_http_usage_gate_zone_carry(ngx_http_usage_gate_zone_t *zone,
                                              &rec[i].counter)
                 == NGX_OK)
             {
+                /* DynamoDB (issue 4): unsynced usage moves along */
+                if (zone->ddb) {
+                    ngx_http_usage_gate_ddb_restore(zone, &rec[i]);
+                }
+
                 total++;
+
+            } else {
+                lost++;
             }
         }
     }
@@ -224,6 +258,14 @@ ngx_http_usage_gate_zone_carry(ngx_http_usage_gate_zone_t *zone,
     ngx_log_error(NGX_LOG_NOTICE, shm_zone->shm.log, 0,
                   "usage_gate_zone \"%V\": %ui owners carried over into "
                   "the resized zone", &shm_zone->shm.name, total);
+
+    if (lost) {
+        ngx_log_error(NGX_LOG_ALERT, shm_zone->shm.log, 0,
+                      "usage_gate_zone \"%V\": %ui owners with counts this "
+                      "month did not fit in the resized zone and were "
+                      "dropped; make the zone larger", &shm_zone->shm.name,
+                      lost);
+    }
 }
 
 
@@ -386,8 +428,11 @@ ngx_http_usage_gate_evict(ngx_http_usage_gate_zone_t *zone, uint64_t now_us)
         prev = ngx_queue_prev(q);
         un = ngx_queue_data(q, ngx_http_usage_gate_node_t, queue);
 
-        if (un->counter.month < month
-            || (un->counter.month_used == 0 && un->counter.tat_us <= now_us))
+        /* DynamoDB (issue 4): usage not yet in the table is kept too */
+        if ((un->counter.month < month
+             || (un->counter.month_used == 0
+                 && un->counter.tat_us <= now_us))
+            && !(zone->node_extra && ngx_http_usage_gate_ddb_keep(un)))
         {
             node = (ngx_rbtree_node_t *)
                        ((u_char *) un - offsetof(ngx_rbtree_node_t, color));
@@ -478,6 +523,43 @@ ngx_http_usage_gate_zone_read(ngx_http_usage_gate_zone_t *zone,
 }
 
 
+ngx_http_usage_gate_node_t *
+ngx_http_usage_gate_zone_node_locked(ngx_http_usage_gate_zone_t *zone,
+    u_char *owner, size_t len, uint64_t now_us, ngx_uint_t create)
+{
+    uint32_t                      hash;
+    ngx_rbtree_node_t            *node;
+    ngx_http_usage_gate_node_t   *un;
+
+    if (len == 0 || len > UG_OWNER_MAX) {
+        return NULL;
+    }
+
+    hash = ngx_crc32_short(owner, len);
+
+    node = ngx_http_usage_gate_lookup(zone->sh, hash, owner, len);
+
+    if (node) {
+        un = (ngx_http_usage_gate_node_t *) &node->color;
+        ngx_queue_remove(&un->queue);
+
+    } else {
+        if (!create) {
+            return NULL;
+        }
+
+        un = ngx_http_usage_gate_alloc_locked(zone, hash, owner, len, now_us);
+        if (un == NULL) {
+            return NULL;
+        }
+    }
+
+    ngx_queue_insert_head(&zone->sh->lru, &un->queue);
+
+    return un;
+}
+
+
 /*
  * A new owner with zero counts, inserted in the tree but not yet in the
  * LRU queue.  Under the lock.  NULL when even eviction finds no room.
@@ -493,6 +575,11 @@ ngx_http_usage_gate_alloc_locked(ngx_http_usage_gate_zone_t *zone,
     size = offsetof(ngx_rbtree_node_t, color)
            + offsetof(ngx_http_usage_gate_node_t, owner)
            + len;
+
+    /* DynamoDB (issue 4): its state follows the owner, aligned */
+    if (zone->node_extra) {
+        size = ngx_align(size, NGX_ALIGNMENT) + zone->node_extra;
+    }
 
     node = ngx_slab_alloc_locked(zone->shpool, size);
 
@@ -511,6 +598,10 @@ ngx_http_usage_gate_alloc_locked(ngx_http_usage_gate_zone_t *zone,
     un->reserved = 0;
     ngx_memzero(&un->counter, sizeof(ug_counter_t));
     ngx_memcpy(un->owner, owner, len);
+
+    if (zone->node_extra) {
+        ngx_memzero(ngx_http_usage_gate_node_extra(un), zone->node_extra);
+    }
 
     ngx_rbtree_insert(&zone->sh->rbtree, node);
     zone->sh->owners++;
@@ -637,6 +728,17 @@ ngx_http_usage_gate_zone_next(ngx_http_usage_gate_zone_t *zone,
         records[n].len = un->len;
         ngx_memcpy(records[n].owner, un->owner, un->len);
         records[n].counter = un->counter;
+
+        /* DynamoDB (issue 4) */
+        if (zone->node_extra) {
+            ngx_http_usage_gate_ddb_record(un, &records[n]);
+
+        } else {
+            records[n].unsynced = 0;
+            records[n].synced_base = 0;
+            records[n].old_unsynced = 0;
+            records[n].old_month = 0;
+        }
 
         cursor->hash = (uint32_t) next->key;
         cursor->len = un->len;

@@ -43,7 +43,7 @@ typedef struct {
  * keeps the old mapping; the version tells whether this build can read
  * it (change it with any change to these structures).
  */
-#define NGX_HTTP_USAGE_GATE_ZONE_VERSION  0x55470001
+#define NGX_HTTP_USAGE_GATE_ZONE_VERSION  0x55470004
 
 
 typedef struct {
@@ -64,6 +64,17 @@ typedef struct {
     ngx_atomic_t             state_writes;
     ngx_atomic_t             state_failures;
     ngx_atomic_t             state_last_write;
+    ngx_atomic_t             state_claimed;
+
+    /* set when a reload copied this zone into a resized one: its workers
+     * must no longer write the state file over the new zone's counts */
+    ngx_atomic_t             superseded;
+
+    /* DynamoDB (issue 4): bytes after each owner for its DynamoDB state
+     * (0 without usage_gate_dynamodb), and the zone-wide part of it
+     * (ngx_http_usage_gate_ddb.c) */
+    size_t                   node_extra;
+    void                    *ddb;
 
     /* Plans are kept by name, so counts survive a reload that reorders
      * or adds plans; slot UG_PLANS_MAX collects requests with no plan. */
@@ -109,6 +120,11 @@ typedef struct {
     ngx_event_t                   state_event;   /* per worker */
     void                         *state_task;    /* per worker, reused */
     ngx_uint_t                    state_busy;    /* a write in flight */
+
+    /* DynamoDB (issue 4): usage_gate_dynamodb's configuration, or NULL;
+     * and the bytes each owner's node carries for it */
+    void                         *ddb;
+    size_t                        node_extra;
 } ngx_http_usage_gate_zone_t;
 
 
@@ -125,6 +141,13 @@ typedef struct {
     size_t                        len;
     u_char                        owner[UG_OWNER_MAX];
     ug_counter_t                  counter;
+
+    /* DynamoDB (issue 4): usage not yet in the table, for counter.month
+     * and for the month before (old_month), and the table's last count */
+    int64_t                       unsynced;
+    uint64_t                      synced_base;
+    int64_t                       old_unsynced;
+    int32_t                       old_month;
 } ngx_http_usage_gate_record_t;
 
 
@@ -140,6 +163,19 @@ ngx_shm_zone_t *ngx_http_usage_gate_zone_add(ngx_conf_t *cf, ngx_str_t *name,
 ngx_int_t ngx_http_usage_gate_zone_decide(ngx_http_usage_gate_zone_t *zone,
     u_char *owner, size_t len, const ug_limits_t *limits, uint64_t cost,
     uint64_t now_us, ug_decision_t *d);
+
+/* DynamoDB (issue 4): where an owner's DynamoDB state starts. */
+#define ngx_http_usage_gate_node_extra(un)                                   \
+    ((void *) ngx_align_ptr((un)->owner + (un)->len, NGX_ALIGNMENT))
+
+/*
+ * Under the zone lock: the owner's node, moved to the front of the LRU
+ * queue; with create, a new one (zero counts) if the zone holds none.
+ * NULL when it is not there, or there is no room.
+ */
+ngx_http_usage_gate_node_t *ngx_http_usage_gate_zone_node_locked(
+    ngx_http_usage_gate_zone_t *zone, u_char *owner, size_t len,
+    uint64_t now_us, ngx_uint_t create);
 
 /* Copies an owner's counter; NGX_DECLINED if the zone does not hold it. */
 ngx_int_t ngx_http_usage_gate_zone_read(ngx_http_usage_gate_zone_t *zone,

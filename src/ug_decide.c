@@ -148,3 +148,59 @@ ug_peek(const ug_counter_t *c, const ug_limits_t *limits, uint64_t now_us,
     d->verdict = UG_ALLOWED;
     d->retry_after = 0;
 }
+
+
+
+void
+ug_take_minute(ug_counter_t *c, const ug_limits_t *limits, uint64_t cost,
+    uint64_t now_us, ug_decision_t *d)
+{
+    uint64_t  t, burst, tat, new_tat;
+
+    ug_roll(c, now_us);
+
+    if (limits->minute != UG_OFF) {
+        t = ug_interval(limits->minute);
+        burst = (uint64_t) limits->minute * t;
+        tat = c->tat_us > now_us ? c->tat_us : now_us;
+        new_tat = tat + cost * t;
+
+        if (new_tat - now_us > burst) {
+            ug_report(c, limits, now_us, d);
+            d->verdict = UG_RATE;
+            d->retry_after = ug_ceil_sec(new_tat - burst - now_us);
+            if (d->retry_after == 0) {
+                d->retry_after = 1;
+            }
+            return;
+        }
+
+        c->tat_us = new_tat;
+    }
+
+    c->minute_used = c->minute_used + cost > UINT32_MAX
+                     ? UINT32_MAX : (uint32_t) (c->minute_used + cost);
+
+    ug_report(c, limits, now_us, d);
+    d->verdict = UG_ALLOWED;
+    d->retry_after = 0;
+}
+
+
+void
+ug_give_minute(ug_counter_t *c, const ug_limits_t *limits, uint64_t cost,
+    uint64_t now_us)
+{
+    uint64_t  back;
+
+    if (limits->minute != UG_OFF) {
+        back = cost * ug_interval(limits->minute);
+        c->tat_us = c->tat_us > back ? c->tat_us - back : 0;
+    }
+
+    /* a new calendar minute has already started from zero */
+    if (c->minute == (uint32_t) (now_us / UG_MINUTE_US)) {
+        c->minute_used = c->minute_used > cost
+                         ? c->minute_used - (uint32_t) cost : 0;
+    }
+}

@@ -50,6 +50,25 @@ void ug_decide(ug_counter_t *c, const ug_limits_t *limits, uint64_t cost,
     uint64_t now_us, ug_decision_t *d);
 
 /*
+ * The per-minute half of ug_decide, for a request whose monthly quota is
+ * decided elsewhere (a DynamoDB conditional write): on UG_RATE nothing
+ * changes; else the cap's units are taken (GCRA and minute_used) and
+ * verdict is UG_ALLOWED, with month_used untouched.  d reports the
+ * counter after the change.
+ */
+void ug_take_minute(ug_counter_t *c, const ug_limits_t *limits,
+    uint64_t cost, uint64_t now_us, ug_decision_t *d);
+
+/*
+ * Gives back what ug_take_minute took when the request is not allowed
+ * after all (402 from the table, or an error): the GCRA's time moves back
+ * by cost intervals and minute_used down by cost if still in the same
+ * calendar minute.
+ */
+void ug_give_minute(ug_counter_t *c, const ug_limits_t *limits,
+    uint64_t cost, uint64_t now_us);
+
+/*
  * Fills d as ug_decide would report the counter now, without counting:
  * for reads (admin, headers) that must not change usage.
  */

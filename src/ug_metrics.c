@@ -287,6 +287,13 @@ ug_m_last_sync(const ug_metrics_zone_t *z)
 }
 
 
+static uint64_t
+ug_m_writes(const ug_metrics_zone_t *z)
+{
+    return z->writes;
+}
+
+
 static const ug_m_family_t  ug_m_families[] = {
     { "usage_gate_owners", "gauge",
       "Owners held in the zone.", UG_M_ALL, ug_m_owners },
@@ -314,6 +321,9 @@ static const ug_m_family_t  ug_m_families[] = {
     { "usage_gate_dynamodb_last_sync_timestamp_seconds", "gauge",
       "Unix time of the last successful DynamoDB sync (0: never).",
       UG_M_DYNAMODB, ug_m_last_sync },
+    { "usage_gate_dynamodb_writes_total", "counter",
+      "DynamoDB write requests sent (UpdateItem), retries included.",
+      UG_M_DYNAMODB, ug_m_writes },
 };
 
 
@@ -553,6 +563,8 @@ ug_m_render_json(ug_mw_t *w, const ug_metrics_zone_t *zones, size_t n)
             ug_mw_field(w, "sync_backlog", z->sync_backlog);
             ug_mw_str(w, ",");
             ug_mw_field(w, "last_sync", ug_m_time(z->last_sync));
+            ug_mw_str(w, ",");
+            ug_mw_field(w, "writes", z->writes);
             ug_mw_str(w, ",\"errors\":{");
 
             for (k = 0; k < z->nerrors; k++) {

@@ -81,6 +81,7 @@ typedef struct {
     int                        dynamodb;
     uint64_t                   sync_backlog;
     int64_t                    last_sync;          /* unix s; 0: never */
+    uint64_t                   writes;             /* UpdateItem calls */
     const ug_metrics_error_t  *errors;
     size_t                     nerrors;
 } ug_metrics_zone_t;
@@ -102,7 +103,7 @@ size_t ug_metrics_text(char *buf, size_t size,
  *   "owners":N,"zone_bytes":{"size":N,"used":N,"free":N},
  *   "evictions":N,"fail_open":N,
  *   "state_file":{"writes":N,"failures":N,"last_write":T} or null,
- *   "dynamodb":{"sync_backlog":N,"last_sync":T,
+ *   "dynamodb":{"sync_backlog":N,"last_sync":T,"writes":N,
  *               "errors":{"ThrottlingException":N}} or null}]} */
 size_t ug_metrics_json_size(const ug_metrics_zone_t *zones, size_t n);
 size_t ug_metrics_json(char *buf, size_t size,

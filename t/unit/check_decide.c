@@ -886,6 +886,103 @@ START_TEST(test_peek)
 END_TEST
 
 
+
+/*
+ * ug_take_minute decides exactly what ug_decide decides for the minute,
+ * and counts nothing for the month; ug_give_minute undoes it.
+ */
+START_TEST(test_take_minute)
+{
+    ug_counter_t   c, ref;
+    ug_decision_t  d, dref;
+    ug_limits_t    l, lref;
+    int            k;
+
+    l = lim(5, 30);
+    lref = lim(UG_OFF, 30);
+    memset(&c, 0, sizeof(c));
+    memset(&ref, 0, sizeof(ref));
+
+    for (k = 0; k < 40; k++) {
+        memset(&d, 0x5a, sizeof(d));
+        ug_take_minute(&c, &l, 1, T0 + (uint64_t) k * SEC / 100, &d);
+        ug_decide(&ref, &lref, 1, T0 + (uint64_t) k * SEC / 100, &dref);
+
+        ck_assert_int_eq(d.verdict, dref.verdict);
+        ck_assert_uint_eq(d.minute_used, dref.minute_used);
+        ck_assert_uint_eq(d.minute_remaining, dref.minute_remaining);
+        ck_assert_uint_eq(d.retry_after, dref.retry_after);
+        ck_assert_uint_eq(c.tat_us, ref.tat_us);
+
+        /* the month is the table's business: never counted here, and
+         * a month limit below the minute's burst never says 402 */
+        ck_assert_uint_eq(c.month_used, 0);
+        ck_assert_uint_eq(d.month_used, 0);
+        ck_assert_int_ne(d.verdict, UG_QUOTA);
+    }
+
+    ck_assert_uint_eq(c.minute_used, 30);
+    ck_assert_int_eq(d.verdict, UG_RATE);
+}
+END_TEST
+
+
+START_TEST(test_give_minute)
+{
+    ug_counter_t   c, before;
+    ug_decision_t  d;
+    ug_limits_t    l;
+    int            k;
+
+    l = lim(100, 3);
+    memset(&c, 0, sizeof(c));
+
+    for (k = 0; k < 3; k++) {
+        ug_take_minute(&c, &l, 1, T0, &d);
+        ck_assert_int_eq(d.verdict, UG_ALLOWED);
+    }
+
+    ug_take_minute(&c, &l, 1, T0, &d);
+    ck_assert_int_eq(d.verdict, UG_RATE);
+
+    /* a request that the table refused hands its unit back: the next
+     * one passes, and the counter is as before the refused one */
+    before = c;
+    ug_give_minute(&c, &l, 1, T0);
+    ck_assert_uint_eq(c.minute_used, 2);
+    ck_assert_uint_eq(c.tat_us, before.tat_us - 20 * SEC);
+
+    ug_take_minute(&c, &l, 1, T0, &d);
+    ck_assert_int_eq(d.verdict, UG_ALLOWED);
+    ck_assert(memcmp(&c, &before, sizeof(c)) == 0);
+
+    /* cost, and never below zero */
+    ug_give_minute(&c, &l, 5, T0);
+    ck_assert_uint_eq(c.minute_used, 0);
+    ck_assert_uint_le(c.tat_us, T0);
+
+    ug_take_minute(&c, &l, 3, T0, &d);
+    ck_assert_int_eq(d.verdict, UG_ALLOWED);
+
+    /* in the next calendar minute the minute's count is not touched */
+    ug_take_minute(&c, &l, 1, T0 + 61 * SEC, &d);
+    ck_assert_int_eq(d.verdict, UG_ALLOWED);
+    ck_assert_uint_eq(c.minute_used, 1);
+    ug_give_minute(&c, &l, 1, T0 + 125 * SEC);
+    ck_assert_uint_eq(c.minute_used, 1);
+
+    /* no cap: only the count moves */
+    l = lim(10, UG_OFF);
+    memset(&c, 0, sizeof(c));
+    ug_take_minute(&c, &l, 2, T0, &d);
+    ck_assert_int_eq(d.verdict, UG_ALLOWED);
+    ck_assert_uint_eq(c.minute_used, 2);
+    ck_assert_uint_eq(c.tat_us, 0);
+    ug_give_minute(&c, &l, 2, T0);
+    ck_assert_uint_eq(c.minute_used, 0);
+}
+END_TEST
+
 static Suite *
 decide_suite(void)
 {
@@ -917,6 +1014,8 @@ decide_suite(void)
     tcase_add_test(tc, test_off_limits);
     tcase_add_test(tc, test_zero_limits);
     tcase_add_test(tc, test_peek);
+    tcase_add_test(tc, test_take_minute);
+    tcase_add_test(tc, test_give_minute);
 
     suite_add_tcase(s, tc);
 

@@ -429,6 +429,7 @@ t_setup(void)
     t_zones[1].dynamodb = 1;
     t_zones[1].sync_backlog = 42;
     t_zones[1].last_sync = 1767225000;
+    t_zones[1].writes = 1234;
     t_zones[1].errors = t_errors;
     t_zones[1].nerrors = 2;
 }
@@ -506,11 +507,15 @@ START_TEST(test_text_counts)
                             "zone=pulse,"
                             "type=ProvisionedThroughputExceededException"),
                       2);
+    ck_assert_uint_eq(t_get(e, "usage_gate_dynamodb_writes_total",
+                            "zone=pulse"), 1234);
     ck_assert(!t_has(e, "usage_gate_dynamodb_sync_backlog", "zone=usage"));
 
     /* nothing else: 4 plans x 8 results, 6 families x 2 zones, 3 state
-     * series, 2 + 2 DynamoDB series */
-    ck_assert_uint_eq(e->n, 4 * UG_METRIC_RESULTS + 12 + 3 + 4);
+     * series, 3 + 2 DynamoDB series */
+    ck_assert_uint_eq(e->n, 4 * UG_METRIC_RESULTS + 12 + 3 + 5);
+    ck_assert_str_eq(t_fam(e, "usage_gate_dynamodb_writes_total")->type,
+                     "counter");
 
     ck_assert_str_eq(t_fam(e, "usage_gate_requests_total")->type,
                      "counter");
@@ -800,6 +805,7 @@ START_TEST(test_json)
     ck_assert(json_is_null(json_object_get(z1, "state_file")));
     ck_assert_int_eq(t_jint(z1, "dynamodb.sync_backlog"), 42);
     ck_assert_int_eq(t_jint(z1, "dynamodb.last_sync"), 1767225000);
+    ck_assert_int_eq(t_jint(z1, "dynamodb.writes"), 1234);
     ck_assert_int_eq(t_jint(z1, "dynamodb.errors.ThrottlingException"), 7);
     ck_assert_int_eq(t_jint(z1, "dynamodb.errors."
                                 "ProvisionedThroughputExceededException"),

@@ -27,6 +27,7 @@ static ngx_int_t ngx_http_usage_gate_from_headers(ngx_http_request_t *r,
     ngx_http_usage_gate_ctx_t *ctx, ngx_str_t *plan, ngx_str_t *detail);
 static ngx_int_t ngx_http_usage_gate_anon(ngx_http_request_t *r,
     ngx_http_usage_gate_loc_conf_t *lcf, ngx_http_usage_gate_ctx_t *ctx);
+static ngx_uint_t ngx_http_usage_gate_owned_header(ngx_table_elt_t *h);
 static ngx_int_t ngx_http_usage_gate_upstream_headers(ngx_http_request_t *r,
     ngx_http_usage_gate_ctx_t *ctx);
 static ngx_int_t ngx_http_usage_gate_deny(ngx_http_request_t *r,
@@ -486,6 +487,26 @@ ngx_http_usage_gate_anon(ngx_http_request_t *r,
 }
 
 
+static ngx_uint_t
+ngx_http_usage_gate_owned_header(ngx_table_elt_t *h)
+{
+    ngx_uint_t  k;
+
+    for (k = 0; k < sizeof(ngx_http_usage_gate_owned) / sizeof(ngx_str_t);
+         k++)
+    {
+        if (h->key.len == ngx_http_usage_gate_owned[k].len
+            && ngx_strncasecmp(h->key.data, ngx_http_usage_gate_owned[k].data,
+                               h->key.len) == 0)
+        {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
 /*
  * Rewrites the request headers that go upstream: the client's copies of
  * the gate's headers are left out and the resolved values put in.  The
@@ -498,7 +519,7 @@ ngx_http_usage_gate_upstream_headers(ngx_http_request_t *r,
     ngx_http_usage_gate_ctx_t *ctx)
 {
     u_char            *p;
-    ngx_uint_t         i, k, owned, n;
+    ngx_uint_t         i, owned, n;
     ngx_list_t         headers;
     ngx_list_part_t   *part;
     ngx_table_elt_t   *h, *nh;
@@ -524,19 +545,7 @@ ngx_http_usage_gate_upstream_headers(ngx_http_request_t *r,
         }
 
         n++;
-
-        for (k = 0; k < sizeof(ngx_http_usage_gate_owned)
-                        / sizeof(ngx_str_t); k++)
-        {
-            if (h[i].key.len == ngx_http_usage_gate_owned[k].len
-                && ngx_strncasecmp(h[i].key.data,
-                                   ngx_http_usage_gate_owned[k].data,
-                                   h[i].key.len) == 0)
-            {
-                owned++;
-                break;
-            }
-        }
+        owned += ngx_http_usage_gate_owned_header(&h[i]);
     }
 
     if (owned) {
@@ -565,19 +574,7 @@ ngx_http_usage_gate_upstream_headers(ngx_http_request_t *r,
                 i = 0;
             }
 
-            for (k = 0; k < sizeof(ngx_http_usage_gate_owned)
-                            / sizeof(ngx_str_t); k++)
-            {
-                if (h[i].key.len == ngx_http_usage_gate_owned[k].len
-                    && ngx_strncasecmp(h[i].key.data,
-                                       ngx_http_usage_gate_owned[k].data,
-                                       h[i].key.len) == 0)
-                {
-                    break;
-                }
-            }
-
-            if (k < sizeof(ngx_http_usage_gate_owned) / sizeof(ngx_str_t)) {
+            if (ngx_http_usage_gate_owned_header(&h[i])) {
                 continue;
             }
 

@@ -152,9 +152,12 @@ ngx_http_usage_gate_jwt_algorithms(ngx_conf_t *cf, ngx_command_t *cmd,
 }
 
 
+/*
+ * usage_gate_jwt_issuer, _audience, _plan_claim, _org_claim: lists of
+ * strings, each kept in the jwt settings at cmd->offset.
+ */
 char *
-ngx_http_usage_gate_jwt_issuer(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf)
+ngx_http_usage_gate_jwt_list(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_usage_gate_jwt_conf_t  *jcf;
 
@@ -163,52 +166,8 @@ ngx_http_usage_gate_jwt_issuer(ngx_conf_t *cf, ngx_command_t *cmd,
         return NGX_CONF_ERROR;
     }
 
-    return ngx_http_usage_gate_jwt_strings(cf, &jcf->issuers);
-}
-
-
-char *
-ngx_http_usage_gate_jwt_audience(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf)
-{
-    ngx_http_usage_gate_jwt_conf_t  *jcf;
-
-    jcf = ngx_http_usage_gate_jwt_conf(cf, conf);
-    if (jcf == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    return ngx_http_usage_gate_jwt_strings(cf, &jcf->audiences);
-}
-
-
-char *
-ngx_http_usage_gate_jwt_plan_claim(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf)
-{
-    ngx_http_usage_gate_jwt_conf_t  *jcf;
-
-    jcf = ngx_http_usage_gate_jwt_conf(cf, conf);
-    if (jcf == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    return ngx_http_usage_gate_jwt_strings(cf, &jcf->plan_claims);
-}
-
-
-char *
-ngx_http_usage_gate_jwt_org_claim(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf)
-{
-    ngx_http_usage_gate_jwt_conf_t  *jcf;
-
-    jcf = ngx_http_usage_gate_jwt_conf(cf, conf);
-    if (jcf == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    return ngx_http_usage_gate_jwt_strings(cf, &jcf->org_claims);
+    return ngx_http_usage_gate_jwt_strings(cf,
+                          (ngx_array_t **) ((char *) jcf + cmd->offset));
 }
 
 

@@ -35,13 +35,7 @@ char *ngx_http_usage_gate_jwt_secret_file(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 char *ngx_http_usage_gate_jwt_algorithms(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
-char *ngx_http_usage_gate_jwt_issuer(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
-char *ngx_http_usage_gate_jwt_audience(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
-char *ngx_http_usage_gate_jwt_plan_claim(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
-char *ngx_http_usage_gate_jwt_org_claim(ngx_conf_t *cf, ngx_command_t *cmd,
+char *ngx_http_usage_gate_jwt_list(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 char *ngx_http_usage_gate_jwt_leeway(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);

@@ -200,16 +200,16 @@ static ngx_command_t  ngx_http_usage_gate_commands[] = {
 
     { ngx_string("usage_gate_jwt_issuer"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
-      ngx_http_usage_gate_jwt_issuer,
+      ngx_http_usage_gate_jwt_list,
       NGX_HTTP_LOC_CONF_OFFSET,
-      0,
+      offsetof(ngx_http_usage_gate_jwt_conf_t, issuers),
       NULL },
 
     { ngx_string("usage_gate_jwt_audience"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
-      ngx_http_usage_gate_jwt_audience,
+      ngx_http_usage_gate_jwt_list,
       NGX_HTTP_LOC_CONF_OFFSET,
-      0,
+      offsetof(ngx_http_usage_gate_jwt_conf_t, audiences),
       NULL },
 
     { ngx_string("usage_gate_jwt_leeway"),
@@ -221,16 +221,16 @@ static ngx_command_t  ngx_http_usage_gate_commands[] = {
 
     { ngx_string("usage_gate_jwt_plan_claim"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
-      ngx_http_usage_gate_jwt_plan_claim,
+      ngx_http_usage_gate_jwt_list,
       NGX_HTTP_LOC_CONF_OFFSET,
-      0,
+      offsetof(ngx_http_usage_gate_jwt_conf_t, plan_claims),
       NULL },
 
     { ngx_string("usage_gate_jwt_org_claim"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
-      ngx_http_usage_gate_jwt_org_claim,
+      ngx_http_usage_gate_jwt_list,
       NGX_HTTP_LOC_CONF_OFFSET,
-      0,
+      offsetof(ngx_http_usage_gate_jwt_conf_t, org_claims),
       NULL },
 
     { ngx_string("usage_gate_jwt_required"),

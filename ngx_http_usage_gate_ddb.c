@@ -14,7 +14,7 @@
  *
  *   strict  every allowed request is one conditional UpdateItem (ADD cost
  *           with the limit as ceiling); the request waits for it,
- *           suspended in the access phase.
+ *           suspended in the precontent phase, where the gate runs.
  *   async   the zone decides as without DynamoDB; the sync flushes.
  *   auto    a request's conditional write also claims a block of units
  *           for the requests that follow (ADD cost + block, same
@@ -278,7 +278,7 @@ static int64_t ngx_http_usage_gate_ddb_roll(ngx_http_usage_gate_zone_t *zone,
 static int64_t ngx_http_usage_gate_ddb_add(ngx_http_usage_gate_zone_t *zone,
     ngx_http_usage_gate_ddb_node_t *st, int32_t month, int64_t units,
     ngx_uint_t fresh);
-static void ngx_http_usage_gate_ddb_dirty(ngx_http_usage_gate_ddb_sh_t *dsh,
+static void ngx_http_usage_gate_ddb_dirty(ngx_http_usage_gate_zone_t *zone,
     ngx_http_usage_gate_ddb_node_t *st);
 static void ngx_http_usage_gate_ddb_used(ngx_http_usage_gate_node_t *un,
     ngx_http_usage_gate_ddb_node_t *st);
@@ -937,17 +937,29 @@ ngx_http_usage_gate_ddb_add(ngx_http_usage_gate_zone_t *zone,
         dsh->backlog += (ngx_atomic_uint_t) units;
     }
 
-    ngx_http_usage_gate_ddb_dirty(dsh, st);
+    ngx_http_usage_gate_ddb_dirty(zone, st);
 
     return lost;
 }
 
 
-/* Under the lock: the sync is to visit the owner. */
+/*
+ * Under the lock: the sync is to visit the owner.  And this worker's sync
+ * timer is to hold a graceful exit back until it has fired once more
+ * (within a second), so that the last round writes this.
+ */
 static void
-ngx_http_usage_gate_ddb_dirty(ngx_http_usage_gate_ddb_sh_t *dsh,
+ngx_http_usage_gate_ddb_dirty(ngx_http_usage_gate_zone_t *zone,
     ngx_http_usage_gate_ddb_node_t *st)
 {
+    ngx_http_usage_gate_ddb_sh_t    *dsh;
+    ngx_http_usage_gate_ddb_conf_t  *dc;
+
+    dsh = zone->sh->ddb;
+    dc = zone->ddb;
+
+    dc->sync_event.cancelable = 0;
+
     if (!(st->flags & NGX_HTTP_USAGE_GATE_DDB_DIRTY)) {
         st->flags |= NGX_HTTP_USAGE_GATE_DDB_DIRTY;
         ngx_queue_insert_tail(&dsh->dirty, &st->dirty);
@@ -1199,7 +1211,7 @@ ngx_http_usage_gate_ddb_decide(ngx_http_request_t *r,
     ngx_queue_insert_tail(&ngx_http_usage_gate_ddb_waiting, &dr->queue);
     dr->queued = 1;
 
-    /* parked in the access phase until the answer: a client that goes
+    /* parked in its phase until the answer: a client that goes
      * away meanwhile ends the request (and the cleanup cancels) */
     r->main->count++;
     r->read_event_handler = ngx_http_test_reading;
@@ -1364,8 +1376,6 @@ local:
         lost += ngx_http_usage_gate_ddb_add(zone, st, month,
                                             (int64_t) dr->cost, 1);
 
-        /* this worker's sync timer must fire before a graceful exit */
-        dc->sync_event.cancelable = 0;
     }
 
     rc = NGX_HTTP_USAGE_GATE_DDB_LOCAL;
@@ -1748,7 +1758,7 @@ ngx_http_usage_gate_ddb_settle(ngx_http_usage_gate_ddb_req_t *dr,
                 st->claimed += (uint32_t) dr->extra;
                 st->block = (uint32_t) dr->extra;
                 st->flags |= NGX_HTTP_USAGE_GATE_DDB_USED;
-                ngx_http_usage_gate_ddb_dirty(dsh, st);
+                ngx_http_usage_gate_ddb_dirty(zone, st);
             }
 
             ngx_http_usage_gate_ddb_used(un, st);
@@ -1820,7 +1830,6 @@ ngx_http_usage_gate_ddb_settle(ngx_http_usage_gate_ddb_req_t *dr,
         if (st) {
             lost += ngx_http_usage_gate_ddb_add(zone, st, dr->month,
                                                 (int64_t) dr->cost, 1);
-            dr->conf->sync_event.cancelable = 0;
 
         } else {
             lost += (int64_t) dr->cost;
@@ -1839,7 +1848,7 @@ ngx_http_usage_gate_ddb_settle(ngx_http_usage_gate_ddb_req_t *dr,
 }
 
 
-/* Lets a waiting request go on: its access handler runs again. */
+/* Lets a waiting request go on: the gate's handler runs again. */
 static void
 ngx_http_usage_gate_ddb_wake(ngx_http_usage_gate_ddb_req_t *dr)
 {
@@ -2073,11 +2082,15 @@ ngx_http_usage_gate_ddb_sync_timer(ngx_event_t *ev)
         }
     }
 
-    /* while usage waits to be written the timer holds a graceful exit
-     * back until it has fired once more */
-    ev->cancelable = (dsh->backlog == 0 || ngx_exiting) ? 1 : 0;
+    /*
+     * While usage waits to be written (or claims to be given back) the
+     * timer holds a graceful exit back until it has fired once more; it
+     * looks every second at most, so that such an exit never waits for a
+     * long sync interval.
+     */
+    ev->cancelable = (dsh->dirty_n == 0 || ngx_exiting) ? 1 : 0;
 
-    ngx_add_timer(ev, dc->sync);
+    ngx_add_timer(ev, ngx_min(dc->sync, 1000));
 }
 
 
@@ -2151,7 +2164,9 @@ ngx_http_usage_gate_ddb_sync_fill(ngx_http_usage_gate_ddb_conf_t *dc)
                 f->delta = st->old_pending;
                 st->old_pending = 0;
 
-            } else if (st->flags & NGX_HTTP_USAGE_GATE_DDB_USED) {
+            } else if ((st->flags & NGX_HTTP_USAGE_GATE_DDB_USED)
+                       && !ngx_exiting)
+            {
                 /* claims in use stay; they are looked at again next
                  * round, and given back once a round found them idle */
                 st->flags &= ~NGX_HTTP_USAGE_GATE_DDB_USED;
@@ -2658,7 +2673,7 @@ ngx_http_usage_gate_ddb_claimed(void *data, ngx_int_t rc, long status,
             st->block = (uint32_t) a->extra;
             st->flags |= NGX_HTTP_USAGE_GATE_DDB_BASE
                          |NGX_HTTP_USAGE_GATE_DDB_USED;
-            ngx_http_usage_gate_ddb_dirty(dsh, st);
+            ngx_http_usage_gate_ddb_dirty(zone, st);
             ngx_http_usage_gate_ddb_used(un, st);
 
         } else if (st) {
@@ -2808,8 +2823,10 @@ ngx_http_usage_gate_ddb_init_process(ngx_cycle_t *cycle,
         dc->sync_event.log = cycle->log;
         dc->sync_event.cancelable = 1;
 
-        /* workers start together: spread their first look */
-        delay = dc->sync / 2 + (ngx_msec_t) ngx_random() % (dc->sync / 2 + 1);
+        /* workers start together: spread their first look (the timer
+         * looks every second at most, see the sync timer) */
+        delay = ngx_min(dc->sync, 1000);
+        delay = delay / 2 + (ngx_msec_t) ngx_random() % (delay / 2 + 1);
         ngx_add_timer(&dc->sync_event, delay);
 
         if (!aws->have_env && dc->file_creds == NULL) {

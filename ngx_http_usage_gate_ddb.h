@@ -43,7 +43,7 @@ void ngx_http_usage_gate_ddb_exit_process(ngx_cycle_t *cycle,
     ngx_http_usage_gate_main_conf_t *mcf);
 
 /*
- * The access handler's decision for a zone with DynamoDB.  Returns
+ * The gate handler's decision for a zone with DynamoDB.  Returns
  * NGX_HTTP_USAGE_GATE_DECIDED or _FULL with ctx->d filled (as
  * ngx_http_usage_gate_zone_decide does), NGX_DONE when the request waits
  * for the table (the handler is run again when it may go on),
@@ -55,7 +55,7 @@ ngx_int_t ngx_http_usage_gate_ddb_decide(ngx_http_request_t *r,
     ngx_str_t *detail);
 
 /*
- * The access handler run again for a request that has a context: the
+ * The gate handler run again for a request that has a context: the
  * outcome of its wait (codes as above), or NGX_DECLINED when it was
  * settled before (or never waited).
  */

@@ -150,7 +150,6 @@ ug_peek(const ug_counter_t *c, const ug_limits_t *limits, uint64_t now_us,
 }
 
 
-
 void
 ug_take_minute(ug_counter_t *c, const ug_limits_t *limits, uint64_t cost,
     uint64_t now_us, ug_decision_t *d)

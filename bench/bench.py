@@ -1,0 +1,1102 @@
+#!/usr/bin/python3
+"""make bench: what the usage gate costs, measured with wrk on loopback.
+
+One nginx (the stock /usr/sbin/nginx, `worker_processes 2`, access_log off)
+serves every row in the same run:
+
+    wrk --> :PORT  location /ungated      proxy_pass --> :UPSTREAM  return 200
+                   location /gated        (usage_gate)       (a second server
+                   location /gated-anon   (usage_gate, anon)  block, same nginx)
+
+The upstream is a `return 200` of a small JSON body in a second server
+block of the same nginx, reached over a keepalive upstream: the cheapest
+real proxy hop there is, so the gate's own cost is what the ratios show
+and no application is the bottleneck.
+
+Then a second, separate nginx measures the zone's bytes per owner: it
+fills small zones (1m and 2m) with distinct owners until the gate says it
+is full, and divides.
+
+Rows are data (ROWS below).  A later capability adds a row by adding a
+Row, and, if it needs them, a location (LOCATIONS), http-level lines
+(HTTP_EXTRA), a fixture (Row.setup/teardown: mint tokens, start a store)
+and extra figures (Row.metrics, shown in the notes column).
+
+Environment:
+  UG_MODULE          the .so to load (make bench sets it)
+  UG_BENCH_DURATION  seconds per measured row (default 10)
+  UG_BENCH_WARMUP    seconds of warm-up per location (default 2)
+  UG_BENCH_THREADS   wrk threads (default 2)
+  UG_BENCH_CONNS     wrk connections (default 50)
+  UG_BENCH_PIN       none (default) | split: nginx workers and wrk on
+                     disjoint CPUs with taskset | spread: one nginx worker
+                     per CPU (worker_cpu_affinity), wrk unpinned
+  UG_BENCH_ONLY      comma-separated row keys to run (the baseline rows
+                     always run)
+  UG_BENCH_QUIET_WAIT  seconds to wait, at most, for other processes to
+                     quieten before the run (default 15)
+  UG_BENCH_NICE      niceness for nginx and wrk (default 0; e.g. -10 on a
+                     machine others are busy on: steadier figures, at
+                     their expense)
+  UG_BENCH_RETRIES   how many runs during which other processes were busy
+                     may be run once more, within the time budget
+                     (default 4)
+  UG_BENCH_KEEP=1    keep the temp dirs (configs, error logs)
+
+Options:
+  --update-doc       also replace the results block of docs/benchmarks.md
+  --no-zone          skip the bytes-per-owner measurement
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import datetime
+import os
+import platform
+import re
+import resource
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from typing import Callable, Dict, List, Optional, Tuple
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+TOP = os.path.dirname(HERE)
+WRK_DIR = os.path.join(HERE, "wrk")
+DOC = os.path.join(TOP, "docs", "benchmarks.md")
+OUT_DIR = os.path.join(TOP, "build", "bench")
+
+NGINX = "/usr/sbin/nginx"
+WRK = "/usr/bin/wrk"
+TASKSET = shutil.which("taskset") or "/usr/bin/taskset"
+
+MODULE = os.path.abspath(os.environ.get("UG_MODULE") or os.path.join(
+    TOP, "build", "nginx", "objs", "ngx_http_usage_gate_module.so"))
+
+DURATION = int(os.environ.get("UG_BENCH_DURATION", "10"))
+WARMUP = int(os.environ.get("UG_BENCH_WARMUP", "2"))
+THREADS = int(os.environ.get("UG_BENCH_THREADS", "2"))
+CONNS = int(os.environ.get("UG_BENCH_CONNS", "50"))
+PIN = os.environ.get("UG_BENCH_PIN", "none")
+ONLY = [k for k in os.environ.get("UG_BENCH_ONLY", "").split(",") if k]
+KEEP = os.environ.get("UG_BENCH_KEEP") == "1"
+NICE = int(os.environ.get("UG_BENCH_NICE", "0"))
+
+WORKERS = 2
+GROUP = 2                  # gated rows between two baseline runs
+OWNERS = 100_000           # row 3: distinct owners
+BENCH_ZONE = "64m"         # room for OWNERS at <= 256 B each, and more
+ID_LEN = 32                # zone measurement: owner ids of this many bytes
+
+GOAL_RATIO = 0.90          # issue 2: gated >= 0.90 of ungated, headers on
+GOAL_BYTES = 256           # issue 2: <= 256 bytes per owner, ids <= 32 B
+
+# A row during which other processes used more than this share of all
+# CPU time is flagged: its figures say more about them than about us.
+NOISY_PCT = 10.0
+
+# The whole run must stay well under 3 minutes.
+BUDGET_S = 170
+RESERVE_S = 15             # kept for the zone measurement and the report
+RETRIES = int(os.environ.get("UG_BENCH_RETRIES", "4"))
+
+
+# ------------------------------------------------------------ the nginx side
+
+# The plan rows 2-4 use: limits so high nothing is ever denied, yet both
+# are on, so every header the gate can send is sent and every step of the
+# decision runs (GCRA and month).  "open" is the same with both limits
+# off: the gate then sends fewer headers (no RateLimit*, no
+# X-Usage-Remaining) and skips the GCRA.
+HTTP_GATE = """\
+    usage_gate_zone             bench:{zone};
+    usage_gate_plan             bench  month=1000000000000 minute=1000000000;
+    usage_gate_plan             open   month=off minute=off;
+    usage_gate_default_plan     bench;
+    usage_gate_identity         header anon;
+    usage_gate_trusted_proxies  127.0.0.1;
+    usage_gate_anon_salt        "bench-salt-not-a-secret";
+    usage_gate_headers          on;
+"""
+
+# Locations of the front server.  Every one proxies to the same upstream;
+# they differ only in the gate's directives.
+LOCATIONS: Dict[str, str] = {
+    "/ungated": "",
+    "/gated": "usage_gate bench;",
+    # the peer (127.0.0.1) is a trusted proxy, so take the header source
+    # away here: every request is the anonymous owner of its address, one
+    # HMAC-SHA256 per request
+    "/gated-anon": "usage_gate_identity anon; usage_gate bench;",
+}
+
+# http{}-level lines rows may add (a later JWT or DynamoDB row).
+HTTP_EXTRA: List[str] = []
+
+UPSTREAM_BODY = '{"answer":"ok"}'
+
+
+@dataclasses.dataclass
+class Row:
+    key: str                       # short name, for UG_BENCH_ONLY
+    label: str                     # the table's first column
+    path: str                      # a key of LOCATIONS
+    owners: int = 1                # distinct X-User-Id values; 0: none
+    headers: List[str] = dataclasses.field(default_factory=list)
+    #                                more request headers (wrk -H)
+    script: str = "owners.lua"     # a file in bench/wrk/; every row uses
+    #                                a Lua request() so that every row has
+    #                                the same client-side cost
+    script_args: Optional[List[str]] = None   # default: OWNERS THREADS
+    baseline: bool = False         # an ungated row: the ratios' reference
+    expect: Dict[str, str] = dataclasses.field(default_factory=dict)
+    #                                response headers a probe must see
+    #                                (name -> regex); checked before the run
+    goal: Optional[float] = GOAL_RATIO
+    prepare: Optional[Callable[["Bench"], None]] = None
+    #                                before nginx starts: write files it
+    #                                reads (keys) into bench.workdir, add
+    #                                to LOCATIONS / HTTP_EXTRA
+    setup: Optional[Callable[["Bench"], None]] = None
+    #                                after nginx starts, before the runs
+    teardown: Optional[Callable[["Bench"], None]] = None
+    metrics: Optional[Callable[["Bench", "Result"], str]] = None
+    note: str = ""
+
+    def args(self) -> List[str]:
+        if self.script_args is not None:
+            return self.script_args
+        return [str(self.owners), str(THREADS)]
+
+
+def populate_owners(bench: "Bench", n: int = OWNERS, conns: int = 4):
+    """Puts owners u0 .. u<n-1> into the zone before the runs (pipelined
+    requests over `conns` connections), so that
+    the measured run sees all of them in the zone however fast the
+    machine is: lookups among n owners, as in steady state."""
+    import threading
+
+    errors: List[str] = []
+
+    def part(k0: int):
+        try:
+            conn = Pipeline(bench.port)
+            try:
+                for start in range(k0 * 256, n, 256 * conns):
+                    reqs = [(f"GET /gated HTTP/1.1\r\nHost: bench\r\n"
+                             f"X-User-Id: u{k}\r\n\r\n").encode()
+                            for k in range(start, min(n, start + 256))]
+                    for status, _ in conn.batch(reqs):
+                        if status != 200:
+                            raise RuntimeError(f"status {status}")
+            finally:
+                conn.close()
+        except Exception as e:          # reported by the caller
+            errors.append(str(e))
+
+    t0 = time.monotonic()
+    threads = [threading.Thread(target=part, args=(k,)) for k in range(conns)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        raise RuntimeError("populating the zone: " + errors[0])
+    print(f"  {n:,} owners put into the zone in "
+          f"{time.monotonic() - t0:.1f}s", flush=True)
+
+
+ALL_HEADERS = {
+    "X-Plan": r"^bench$",
+    "X-Usage-Remaining": r"^\d+$",
+    "X-Usage-This-Minute": r"^\d+$",
+    "RateLimit-Policy": r'"minute"',
+    "RateLimit": r'"month"',
+}
+
+ROWS: List[Row] = [
+    Row("ungated", "ungated", "/ungated", baseline=True, goal=None,
+        note="same proxy hop, no usage_gate (X-User-Id: u0 sent, unused)"),
+    Row("one", "gated, 1 owner", "/gated", expect=ALL_HEADERS,
+        note="X-User-Id: u0; every usage header (both limits on, "
+             "never reached)"),
+    Row("one-off", "gated, 1 owner, month=off minute=off", "/gated",
+        headers=["X-Plan: open"],
+        expect={"X-Plan": r"^open$", "X-Usage-This-Minute": r"^\d+$"},
+        note="fewer headers: no RateLimit*, no X-Usage-Remaining"),
+    Row("owners", f"gated, {OWNERS:,} owners", "/gated", owners=OWNERS,
+        expect=ALL_HEADERS, setup=populate_owners,
+        note=f"X-User-Id: u0 … u{OWNERS - 1}, round robin, all in the "
+             f"zone before the run"),
+    Row("anon", "gated, anonymous owner", "/gated-anon", owners=0,
+        expect=ALL_HEADERS,
+        note="no identity header: HMAC-SHA256 of the address per request"),
+    # Issue 3 (JWT RS256/ES256, cache on/off) and issue 4 (DynamoDB
+    # async/auto) add their rows here.  The baseline runs are scheduled
+    # around the gated rows by schedule().
+]
+
+
+def _renice():
+    """In a child before exec: its niceness, and that of its scheduling
+    autogroup.  With sched_autogroup on, CPU time is first shared
+    between sessions, so nice alone changes nothing against other
+    sessions' work; a new session (nginx) has its own group."""
+    if NICE:
+        os.nice(NICE)
+        set_autogroup_nice()
+
+
+def set_autogroup_nice():
+    try:
+        with open("/proc/self/autogroup", "w") as f:
+            f.write(str(NICE))
+    except OSError:
+        pass
+
+
+def free_port() -> int:
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+    finally:
+        s.close()
+
+
+def port_open(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+class Nginx:
+    """The stock nginx with the module, in a temp dir, in the foreground
+    (daemon off) in its own process group, so that stopping it stops its
+    workers too."""
+
+    def __init__(self, name: str, module: str, http: str, workers: int,
+                 main: str = "", wrapper: Optional[List[str]] = None):
+        self.name = name
+        self.dir = tempfile.mkdtemp(prefix=f"ug-bench-{name}-")
+        # workers=0: a single process (master_process off), e.g. under
+        # valgrind, which `wrapper` puts in front of nginx
+        self.workers = workers
+        self.wrapper = wrapper or []
+        self.proc: Optional[subprocess.Popen] = None
+        self.error_log_path = os.path.join(self.dir, "error.log")
+        d = self.dir
+        user = "user root;\n" if os.geteuid() == 0 else ""
+        self.conf = (
+            f"load_module {module};\n"
+            f"daemon off;\n"
+            f"master_process {'on' if workers else 'off'};\n"
+            f"worker_processes {max(workers, 1)};\n"
+            f"{main}"
+            f"{user}"
+            f"pid {d}/nginx.pid;\n"
+            f"error_log {d}/error.log warn;\n"
+            f"events {{ worker_connections 4096; }}\n"
+            f"http {{\n"
+            f"    access_log off;\n"
+            f"    keepalive_requests 10000000;\n"
+            f"    client_body_temp_path {d}/client_body_temp;\n"
+            f"    proxy_temp_path {d}/proxy_temp;\n"
+            f"    fastcgi_temp_path {d}/fastcgi_temp;\n"
+            f"    uwsgi_temp_path {d}/uwsgi_temp;\n"
+            f"    scgi_temp_path {d}/scgi_temp;\n"
+            f"{http}"
+            f"}}\n")
+        self.conf_path = os.path.join(d, "nginx.conf")
+        with open(self.conf_path, "w") as f:
+            f.write(self.conf)
+
+    def start(self, ports: List[int]):
+        t = subprocess.run([NGINX, "-t", "-q", "-p", self.dir, "-c",
+                            "nginx.conf", "-e", self.error_log_path],
+                           capture_output=True, text=True, timeout=30)
+        if t.returncode != 0:
+            raise RuntimeError(f"nginx -t failed for the {self.name} "
+                               f"config ({self.conf_path}):\n"
+                               f"{t.stdout}{t.stderr}")
+        self.proc = subprocess.Popen(
+            self.wrapper + [NGINX, "-p", self.dir, "-c", "nginx.conf",
+                            "-e", self.error_log_path],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL, start_new_session=True,
+            cwd=self.dir, preexec_fn=_renice)
+        deadline = time.monotonic() + (60 if self.wrapper else 15)
+        while not (len(self.worker_pids()) >= self.workers
+                   and all(port_open(p) for p in ports)):
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"nginx ({self.name}) exited:\n"
+                                   + self.error_log())
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"nginx ({self.name}) did not start:\n"
+                                   + self.error_log())
+            time.sleep(0.05)
+
+    def worker_pids(self) -> List[int]:
+        if not self.proc or self.proc.poll() is not None:
+            return []
+        pids = []
+        for p in os.listdir("/proc"):
+            if not p.isdigit():
+                continue
+            try:
+                with open(f"/proc/{p}/stat") as f:
+                    rest = f.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(rest[1]) == self.proc.pid:
+                pids.append(int(p))
+        return pids
+
+    def stop(self):
+        if not self.proc:
+            return
+        pgid = self.proc.pid          # the master leads its own group
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                pass
+        try:
+            os.killpg(pgid, signal.SIGKILL)   # stray workers, if any
+        except OSError:
+            pass
+        try:
+            self.proc.wait(5)
+        except subprocess.TimeoutExpired:
+            pass
+        self.proc = None
+
+    def error_log(self) -> str:
+        try:
+            with open(self.error_log_path, errors="replace") as f:
+                return f.read()
+        except OSError:
+            return ""
+
+    def cleanup(self):
+        if not KEEP:
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+
+# ------------------------------------------------------------------- HTTP
+
+def http_get(port: int, path: str, headers: List[str]) -> Tuple[int, Dict]:
+    """One HTTP/1.1 request; (status, {lower-case name: value})."""
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+        req = f"GET {path} HTTP/1.1\r\nHost: bench\r\n"
+        req += "".join(h + "\r\n" for h in headers)
+        req += "Connection: close\r\n\r\n"
+        s.sendall(req.encode())
+        data = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    head = data.split(b"\r\n\r\n", 1)[0].decode("latin-1").split("\r\n")
+    status = int(head[0].split()[1])
+    hdrs = {}
+    for line in head[1:]:
+        k, _, v = line.partition(":")
+        hdrs[k.strip().lower()] = v.strip()
+    return status, hdrs
+
+
+class Pipeline:
+    """A keep-alive connection that sends requests in pipelined batches:
+    enough speed from Python to fill a zone in a second or two."""
+
+    def __init__(self, port: int):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+        self.buf = b""
+
+    def batch(self, reqs: List[bytes]) -> List[Tuple[int, bytes]]:
+        self.sock.sendall(b"".join(reqs))
+        out = []
+        while len(out) < len(reqs):
+            end = self.buf.find(b"\r\n\r\n")
+            if end < 0:
+                self._more()
+                continue
+            head = self.buf[:end]
+            m = re.search(rb"\r\ncontent-length:\s*(\d+)", head, re.I)
+            if not m:
+                raise RuntimeError("response without Content-Length: "
+                                   + head.decode("latin-1"))
+            total = end + 4 + int(m.group(1))
+            while len(self.buf) < total:
+                self._more()
+            out.append((int(head.split(b" ", 2)[1]), head))
+            self.buf = self.buf[total:]
+        return out
+
+    def _more(self):
+        chunk = self.sock.recv(1 << 20)
+        if not chunk:
+            raise RuntimeError("connection closed mid-batch")
+        self.buf += chunk
+
+    def close(self):
+        self.sock.close()
+
+
+# -------------------------------------------------------------------- wrk
+
+@dataclasses.dataclass
+class Result:
+    row: Row
+    rps: float = 0.0
+    p50_ms: float = 0.0
+    p99_ms: float = 0.0
+    requests: int = 0
+    bad: int = 0                  # non-2xx/3xx and socket errors
+    ratio: Optional[float] = None
+    ngx_us: float = 0.0           # nginx workers' CPU per request, us
+    wrk_us: float = 0.0           # wrk's CPU per request, us
+    other_pct: float = 0.0        # CPU used by everything else, % of all
+    cpu_ratio: Optional[float] = None
+    ngx_extra: float = 0.0        # nginx CPU per request over the baseline
+    tries: int = 1                # runs made for this one (noise retries)
+    label: str = ""
+    extra: str = ""
+    raw: str = ""
+
+
+_UNIT_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}
+
+
+def _ms(text: str) -> float:
+    m = re.match(r"([\d.]+)(us|ms|s|m)$", text)
+    if not m:
+        raise ValueError(f"latency {text!r}")
+    return float(m.group(1)) * _UNIT_MS[m.group(2)]
+
+
+def wrk_cmd(port: int, row: Row, seconds: int) -> List[str]:
+    cmd = [WRK, "-t", str(THREADS), "-c", str(CONNS), "-d", f"{seconds}s",
+           "--latency", "--timeout", "5s"]
+    for h in row.headers:
+        cmd += ["-H", h]
+    cmd += ["-s", os.path.join(WRK_DIR, row.script)]
+    cmd.append(f"http://127.0.0.1:{port}{row.path}")
+    cmd += ["--"] + row.args()
+    if PIN == "split":
+        cmd = [TASKSET, "-c", wrk_cpus()] + cmd
+    return cmd
+
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def proc_cpu(pid: int) -> float:
+    """utime + stime of a process, seconds."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            rest = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(rest[11]) + int(rest[12])) / CLK_TCK
+
+
+def system_cpu() -> Tuple[float, float]:
+    """(busy, total) CPU seconds since boot, all CPUs, from /proc/stat.
+    Interrupt and softirq time is left out of `busy`: on loopback it is
+    mostly our own traffic, which no process is charged for."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    # user nice system idle iowait irq softirq steal
+    idle = v[3] + v[4] + v[5] + v[6]
+    return (sum(v[:8]) - idle) / CLK_TCK, sum(v[:8]) / CLK_TCK
+
+
+def run_wrk(port: int, row: Row, seconds: int,
+            nginx: Optional["Nginx"] = None) -> Result:
+    cmd = wrk_cmd(port, row, seconds)
+    pids = nginx.worker_pids() if nginx else []
+    ngx0 = sum(proc_cpu(p) for p in pids)
+    ch0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    busy0, tot0 = system_cpu()
+    # its own session (so its own autogroup, for UG_BENCH_NICE): the
+    # caller's session is left as it was
+    p = subprocess.run(cmd, capture_output=True, text=True,
+                       timeout=seconds + 30, preexec_fn=_renice,
+                       start_new_session=True)
+    busy1, tot1 = system_cpu()
+    ch1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    ngx = sum(proc_cpu(p) for p in pids) - ngx0
+    wrk = (ch1.ru_utime + ch1.ru_stime) - (ch0.ru_utime + ch0.ru_stime)
+    out = p.stdout + p.stderr
+    if p.returncode != 0:
+        raise RuntimeError(f"wrk failed ({p.returncode}): {' '.join(cmd)}\n"
+                           + out)
+    r = Result(row=row, raw=out)
+    m = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    if not m:
+        raise RuntimeError("no Requests/sec in wrk's output:\n" + out)
+    r.rps = float(m.group(1))
+    m = re.search(r"(\d+) requests in", out)
+    r.requests = int(m.group(1)) if m else 0
+    for pct, attr in (("50", "p50_ms"), ("99", "p99_ms")):
+        m = re.search(rf"^\s+{pct}%\s+(\S+)", out, re.M)
+        if m:
+            setattr(r, attr, _ms(m.group(1)))
+    m = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    r.bad = int(m.group(1)) if m else 0
+    m = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), "
+                  r"timeout (\d+)", out)
+    if m:
+        r.bad += sum(int(x) for x in m.groups())
+    if r.requests and pids:
+        r.ngx_us = ngx / r.requests * 1e6
+        r.wrk_us = wrk / r.requests * 1e6
+        if tot1 > tot0:
+            r.other_pct = max(0.0, (busy1 - busy0) - ngx - wrk) \
+                / (tot1 - tot0) * 100
+    return r
+
+
+def cpus() -> List[int]:
+    return sorted(os.sched_getaffinity(0))
+
+
+def wrk_cpus() -> str:
+    c = cpus()
+    return str(c[-1])
+
+
+def nginx_cpus() -> str:
+    c = cpus()
+    return ",".join(str(x) for x in (c[:-1] or c))
+
+
+# ----------------------------------------------------------------- bench
+
+class Bench:
+    def __init__(self, module: str):
+        self.module = module
+        self.port = free_port()
+        self.upstream_port = free_port()
+        self.nginx: Optional[Nginx] = None
+        self.state: Dict[str, object] = {}     # for row fixtures
+        self.workdir = tempfile.mkdtemp(prefix="ug-bench-work-")
+
+    def http_conf(self) -> str:
+        locs = ""
+        for path, body in LOCATIONS.items():
+            locs += (f"        location = {path} {{\n"
+                     f"            {body}\n"
+                     f"            proxy_pass http://bench_app;\n"
+                     f"        }}\n")
+        return (
+            HTTP_GATE.format(zone=BENCH_ZONE)
+            + "".join(line + "\n" for line in HTTP_EXTRA)
+            + f"    upstream bench_app {{\n"
+              f"        server 127.0.0.1:{self.upstream_port};\n"
+              f"        keepalive 64;\n"
+              f"    }}\n"
+              f"    server {{\n"
+              f"        listen 127.0.0.1:{self.upstream_port};\n"
+              f"        location / {{\n"
+              f"            default_type application/json;\n"
+              f"            return 200 '{UPSTREAM_BODY}';\n"
+              f"        }}\n"
+              f"    }}\n"
+              f"    server {{\n"
+              f"        listen 127.0.0.1:{self.port};\n"
+              f"        proxy_http_version 1.1;\n"
+              f"        proxy_set_header Connection \"\";\n"
+              f"{locs}"
+              f"    }}\n")
+
+    def start(self, workers: int = WORKERS,
+              wrapper: Optional[List[str]] = None):
+        main = ""
+        if PIN == "spread" and workers:
+            main = "worker_cpu_affinity auto;\n"
+        self.nginx = Nginx("main", self.module, self.http_conf(), workers,
+                           main, wrapper)
+        self.nginx.start([self.port, self.upstream_port])
+        if PIN == "split":
+            for pid in [self.nginx.proc.pid] + self.nginx.worker_pids():
+                subprocess.run([TASKSET, "-pc", nginx_cpus(), str(pid)],
+                               capture_output=True, check=True)
+
+    def probe(self, row: Row):
+        """One request before the run: the row must answer 200 with the
+        headers it claims to measure."""
+        headers = list(row.headers)
+        if row.owners:
+            headers.append("X-User-Id: u0")
+        status, hdrs = http_get(self.port, row.path, headers)
+        if status != 200:
+            raise RuntimeError(f"row {row.key}: probe answered {status}")
+        for name, rx in row.expect.items():
+            v = hdrs.get(name.lower())
+            if v is None or not re.search(rx, v):
+                raise RuntimeError(f"row {row.key}: probe response lacks "
+                                   f"{name} matching {rx!r}: {hdrs}")
+
+    def stop(self):
+        if self.nginx:
+            self.nginx.stop()
+
+
+def schedule(rows: List[Row]) -> List[Row]:
+    """The order of the runs: the baseline first, last, and after every
+    GROUP gated rows, so that each gated row is bracketed by baseline
+    runs just before and just after it.  On a shared machine the load
+    drifts; a ratio against the neighbouring baselines cancels most of
+    that drift, where one against a single early baseline would not."""
+    base = next(r for r in rows if r.baseline)
+    gated = [r for r in rows if not r.baseline]
+    order = [base]
+    for i in range(0, len(gated), GROUP):
+        order += gated[i:i + GROUP] + [base]
+    return order
+
+
+def measure_rows(bench: Bench, rows: List[Row],
+                 deadline: float) -> List[Result]:
+    retries = [RETRIES]
+    for row in rows:
+        if row.setup:
+            row.setup(bench)
+    try:
+        for row in rows:
+            bench.probe(row)
+        # warm-up: each distinct workload once, unmeasured
+        seen = set()
+        for row in rows:
+            k = (row.path, tuple(row.headers), row.script,
+                 tuple(row.args()))
+            if k in seen or WARMUP <= 0:
+                continue
+            seen.add(k)
+            run_wrk(bench.port, row, WARMUP)
+        results = []
+        order = schedule(rows)
+        nbase = sum(1 for r in order if r.baseline)
+        kbase = 0
+        for row in order:
+            label = row.label
+            if row.baseline:
+                kbase += 1
+                label = f"{row.label} ({kbase}/{nbase})"
+            print(f"  {label:<40} ", end="", flush=True)
+            r = run_wrk(bench.port, row, DURATION, bench.nginx)
+            # other sessions' bursts: run it again while the budget lasts,
+            # and keep the quietest of the tries
+            while (r.other_pct > NOISY_PCT and retries[0] > 0
+                   and r.tries < 2
+                   and time.monotonic() + DURATION + RESERVE_S < deadline):
+                retries[0] -= 1
+                print(f"{r.rps:>8,.0f} req/s, others {r.other_pct:.0f}% "
+                      f"CPU: again", flush=True)
+                print(f"  {label:<40} ", end="", flush=True)
+                r2 = run_wrk(bench.port, row, DURATION, bench.nginx)
+                r2.tries = r.tries + 1
+                r = r2 if r2.other_pct < r.other_pct else \
+                    dataclasses.replace(r, tries=r2.tries)
+            r.label = label
+            if row.metrics:
+                r.extra = row.metrics(bench, r)
+            print(f"{r.rps:>8,.0f} req/s  p99 {r.p99_ms:6.2f} ms  "
+                  f"nginx {r.ngx_us:5.1f} us/req  wrk {r.wrk_us:4.1f} "
+                  f"us/req  others {r.other_pct:3.0f}% CPU"
+                  + (f"  ({r.bad} errors)" if r.bad else ""), flush=True)
+            results.append(r)
+    finally:
+        for row in rows:
+            if row.teardown:
+                row.teardown(bench)
+    # each gated row against the mean of the baseline runs around it
+    for i, r in enumerate(results):
+        if r.row.baseline:
+            continue
+        prev = next(x for x in reversed(results[:i]) if x.row.baseline)
+        nxt = next(x for x in results[i:] if x.row.baseline)
+        r.ratio = r.rps / ((prev.rps + nxt.rps) / 2)
+        ref_cpu = (prev.ngx_us + prev.wrk_us + nxt.ngx_us + nxt.wrk_us) / 2
+        if r.ngx_us + r.wrk_us > 0:
+            r.cpu_ratio = ref_cpu / (r.ngx_us + r.wrk_us)
+        r.ngx_extra = r.ngx_us - (prev.ngx_us + nxt.ngx_us) / 2
+    return results
+
+
+# ------------------------------------------------------ bytes per owner
+
+@dataclasses.dataclass
+class ZoneFill:
+    size: int              # bytes
+    id_len: int
+    owners: int            # owners that fit
+    full_logged: bool
+    recheck: str
+
+
+# (zone size in MiB, owner id length): two sizes with the goal's id
+# length, whose difference gives the marginal cost of an owner, and the
+# longest id the gate accepts.
+FILLS = [(1, ID_LEN), (2, ID_LEN), (1, 128)]
+
+# The fill plan's monthly limit: out of reach, but on, so that responses
+# carry X-Usage-Remaining and a recheck can read an owner's month count.
+FILL_MONTH = 1_000_000_000_000
+
+
+def fill_zones(module: str, specs=FILLS) -> List[ZoneFill]:
+    """A separate nginx (1 worker) with one small zone per spec: sends
+    distinct owners (ids of id_len bytes) until the gate stops counting.
+
+    A counted request's response carries X-Usage-This-Minute; once the
+    zone has no room, the gate lets requests through uncounted, without
+    it, and logs `usage_gate_zone "..." is full`.  No owner can be
+    evicted here (each has a count in the current month), so the number
+    of counted requests is the number of owners the zone holds."""
+    up = free_port()
+    port = free_port()
+    zones = "".join(f"    usage_gate_zone fill{i}:{s}m;\n"
+                    for i, (s, _) in enumerate(specs))
+    locs = "".join(
+        f"        location = /fill{i} {{ usage_gate fill{i}; "
+        f"proxy_pass http://127.0.0.1:{up}; }}\n"
+        for i, _ in enumerate(specs))
+    http = (
+        zones
+        + f"    usage_gate_plan fill month={FILL_MONTH} minute=off;\n"
+          "    usage_gate_default_plan fill;\n"
+          "    usage_gate_identity header;\n"
+          "    usage_gate_trusted_proxies 127.0.0.1;\n"
+          f"    server {{ listen 127.0.0.1:{up}; location / {{ "
+          f"return 200 'ok'; }} }}\n"
+          f"    server {{\n        listen 127.0.0.1:{port};\n{locs}"
+          f"    }}\n")
+    ng = Nginx("zone", module, http, 1)
+    out = []
+    try:
+        ng.start([port, up])
+        for i, (size_m, id_len) in enumerate(specs):
+            if i:
+                # the "is full" alert is rate-limited to one a second
+                # (per worker, whatever the zone): let it through
+                time.sleep(1.1)
+            out.append(_fill_one(ng, port, i, size_m, id_len))
+    finally:
+        ng.stop()
+        ng.cleanup()
+    return out
+
+
+def _owner_id(n: int, id_len: int) -> str:
+    return "u" + str(n).rjust(id_len - 1, "0")
+
+
+def _fill_one(ng: Nginx, port: int, i: int, size_m: int,
+              id_len: int) -> ZoneFill:
+    path = f"/fill{i}"
+    conn = Pipeline(port)
+    counted = 0
+    n = 0
+    first_uncounted = None
+    batch = 256
+    limit = size_m * 1024 * 1024 // 32        # a safe upper bound
+    try:
+        while n < limit:
+            reqs = []
+            for k in range(n, n + batch):
+                reqs.append((f"GET {path} HTTP/1.1\r\nHost: fill\r\n"
+                             f"X-User-Id: {_owner_id(k, id_len)}\r\n\r\n")
+                            .encode())
+            for k, (status, head) in enumerate(conn.batch(reqs), n):
+                if status != 200:
+                    raise RuntimeError(f"zone fill: {status} for owner {k}")
+                if b"\r\nX-Usage-This-Minute:" in head:
+                    counted += 1
+                    if first_uncounted is not None:
+                        raise RuntimeError("zone fill: an owner was counted "
+                                           "after the zone was full")
+                elif first_uncounted is None:
+                    first_uncounted = k
+            n += batch
+            if first_uncounted is not None and n - first_uncounted >= batch:
+                break
+        # the first owner is still there: its month count moves to 2
+        old = conn.batch([(f"GET {path} HTTP/1.1\r\nHost: fill\r\n"
+                           f"X-User-Id: {_owner_id(0, id_len)}\r\n\r\n")
+                          .encode()])[0][1]
+        m = re.search(rb"\r\nX-Usage-Remaining:\s*(\d+)", old)
+        recheck = (f"owner 0 kept (month count now "
+                   f"{FILL_MONTH - int(m.group(1))})") if m else \
+            "owner 0 LOST"
+    finally:
+        conn.close()
+    if first_uncounted is None:
+        raise RuntimeError(f"zone fill: {size_m}m never filled")
+    full = f'usage_gate_zone "fill{i}" is full' in ng.error_log()
+    return ZoneFill(size_m * 1024 * 1024, id_len, counted, full, recheck)
+
+
+# ---------------------------------------------------------------- report
+
+def machine_notes() -> List[str]:
+    model = "?"
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    mem = "?"
+    try:
+        with open("/proc/meminfo") as f:
+            kb = int(f.readline().split()[1])
+            mem = f"{kb / 1024 / 1024:.1f} GiB"
+    except OSError:
+        pass
+    ngv = subprocess.run([NGINX, "-v"], capture_output=True,
+                         text=True).stderr.strip().replace("nginx version: ",
+                                                           "")
+    wv = subprocess.run([WRK, "-v"], capture_output=True,
+                        text=True).stdout.splitlines()[0].split(" [")[0]
+    return [
+        f"CPU: {model}, {len(cpus())} CPUs usable "
+        f"(os.cpu_count() {os.cpu_count()}), {mem} RAM",
+        f"kernel {platform.release()}; {ngv}; {wv}; "
+        f"python {platform.python_version()}",
+        f"wrk -t{THREADS} -c{CONNS} -d{DURATION}s --latency; warm-up "
+        f"{WARMUP}s per workload; nginx {WORKERS} workers, access_log off; "
+        f"pinning: {PIN}; nice {NICE}",
+    ]
+
+
+def table(results: List[Result], fills: List[ZoneFill]) -> str:
+    base = [r for r in results if r.row.baseline]
+    lines = ["| row | requests/s | gated / ungated | p50 | p99 | "
+             "nginx CPU / request | ratio by CPU | others' CPU | notes |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---|"]
+    for r in results:
+        ratio = "—" if r.ratio is None else f"{r.ratio:.3f}"
+        if r.ratio is not None and r.row.goal is not None:
+            ratio += " ✓" if r.ratio >= r.row.goal else \
+                f" ✗ (goal {r.row.goal:.2f})"
+        cpu = f"{r.ngx_us:.1f} µs"
+        if not r.row.baseline:
+            cpu += f" ({r.ngx_extra:+.1f})"
+        cpu_ratio = "—" if r.cpu_ratio is None else f"{r.cpu_ratio:.3f}"
+        note = r.row.note
+        if r.row.owners > 1:
+            note += f"; {r.requests:,} requests"
+        if r.bad:
+            note += f"; {r.bad} non-2xx/socket errors"
+        if r.tries > 1:
+            note += f"; quietest of {r.tries} runs"
+        if r.other_pct > NOISY_PCT:
+            note += "; NOISY: other processes were busy"
+        if r.extra:
+            note += "; " + r.extra
+        lines.append(f"| {r.label or r.row.label} | {r.rps:,.0f} | {ratio} | "
+                     f"{r.p50_ms:.2f} ms | {r.p99_ms:.2f} ms | {cpu} | "
+                     f"{cpu_ratio} | {r.other_pct:.0f}% | {note} |")
+    if len(base) > 1:
+        lo, hi = min(b.rps for b in base), max(b.rps for b in base)
+        lines.append("")
+        lines.append(f"Each ratio is against the mean of the ungated runs "
+                     f"just before and just after the row.  The "
+                     f"{len(base)} ungated runs span {lo:,.0f}–{hi:,.0f} "
+                     f"req/s ({100 * (hi - lo) / hi:.1f}%): the run's "
+                     f"drift.  nginx CPU / request is the two workers' "
+                     f"user+system time over the requests served; the "
+                     f"(+x) is the gate's extra over the neighbouring "
+                     f"baselines.  Ratio by CPU is (nginx + wrk CPU per "
+                     f"request, ungated) / (the same, gated): the "
+                     f"throughput ratio two CPUs shared by nothing else "
+                     f"would give.")
+    if fills:
+        lines.append("")
+        lines.append("| zone | owner id | owners that fit | bytes per owner |"
+                     " notes |")
+        lines.append("|---|---|---:|---:|---|")
+        for f in fills:
+            bpo = f.size / f.owners
+            ok = "" if f.id_len > ID_LEN else \
+                " ✓" if bpo <= GOAL_BYTES else f" ✗ (goal {GOAL_BYTES})"
+            lines.append(
+                f"| {f.size // 1048576}m | {f.id_len} bytes | "
+                f"{f.owners:,} | {bpo:.1f}{ok} | "
+                f"alert \"is full\" "
+                f"{'logged' if f.full_logged else 'NOT logged'}"
+                f"; {f.recheck} |")
+        same = [f for f in fills if f.id_len == ID_LEN]
+        if len(same) >= 2:
+            a, b = same[0], same[-1]
+            marg = (b.size - a.size) / (b.owners - a.owners)
+            lines.append(f"| {b.size // 1048576}m − {a.size // 1048576}m | "
+                         f"{a.id_len} bytes | {b.owners - a.owners:,} | "
+                         f"{marg:.1f} | marginal: the zone's fixed "
+                         f"overhead cancels out |")
+    return "\n".join(lines)
+
+
+def update_doc(block: str):
+    begin, end = "<!-- bench:begin -->", "<!-- bench:end -->"
+    with open(DOC) as f:
+        text = f.read()
+    i, j = text.find(begin), text.find(end)
+    if i < 0 or j < 0:
+        raise RuntimeError(f"{DOC} has no {begin} ... {end} block")
+    text = text[:i + len(begin)] + "\n" + block + "\n" + text[j:]
+    with open(DOC, "w") as f:
+        f.write(text)
+
+
+QUIET_WAIT = int(os.environ.get("UG_BENCH_QUIET_WAIT", "15"))
+
+
+def wait_for_quiet(limit: float) -> str:
+    """The machine may be shared: waits (at most `limit` seconds) for a
+    second in which other processes use under NOISY_PCT of the CPUs."""
+    t0 = time.monotonic()
+    busy = 100.0
+    while True:
+        b0, a0 = system_cpu()
+        time.sleep(1)
+        b1, a1 = system_cpu()
+        busy = 100 * (b1 - b0) / max(a1 - a0, 1e-9)
+        waited = time.monotonic() - t0
+        if busy < NOISY_PCT or waited >= limit:
+            break
+    return (f"CPU {busy:.0f}% busy before the run "
+            f"(waited {waited:.0f}s for <{NOISY_PCT:.0f}%)")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--update-doc", action="store_true")
+    ap.add_argument("--no-zone", action="store_true")
+    args = ap.parse_args()
+
+    if not os.path.exists(MODULE):
+        print(f"bench: no module at {MODULE}; run `make module`",
+              file=sys.stderr)
+        return 1
+    t0 = time.monotonic()
+
+    # Work on a private copy of the .so: a rebuild in the tree during the
+    # run (others share it) must not pull the file from under nginx.
+    tmp = tempfile.mkdtemp(prefix="ug-bench-so-")
+    module = os.path.join(tmp, os.path.basename(MODULE))
+    shutil.copy2(MODULE, module)
+
+    rows = [r for r in ROWS if r.baseline or not ONLY or r.key in ONLY]
+    est = (len({(r.path, tuple(r.headers), r.script, tuple(r.args()))
+                for r in rows}) * WARMUP
+           + len(schedule(rows)) * DURATION + QUIET_WAIT + 25)
+    if est > BUDGET_S:
+        print(f"bench: {est}s estimated, over the {BUDGET_S}s budget; "
+              f"lower UG_BENCH_DURATION", file=sys.stderr)
+        return 1
+
+    quiet = wait_for_quiet(QUIET_WAIT)
+    load0 = open("/proc/loadavg").read().split()[:3]
+    stamp = datetime.datetime.now(datetime.timezone.utc).strftime(
+        "%Y-%m-%d %H:%M UTC")
+    print(f"usage gate benchmark, {stamp}: {len(schedule(rows))} runs x "
+          f"{DURATION}s, "
+          f"about {est}s")
+    for n in machine_notes():
+        print("  " + n)
+
+    bench = Bench(module)
+    stopping = []
+
+    def on_signal(signum, frame):
+        stopping.append(signum)
+        raise KeyboardInterrupt
+    signal.signal(signal.SIGTERM, on_signal)
+
+    fills: List[ZoneFill] = []
+    try:
+        for row in rows:
+            if row.prepare:
+                row.prepare(bench)
+        bench.start()
+        print(f"nginx on 127.0.0.1:{bench.port} (upstream: return 200 on "
+              f":{bench.upstream_port}); workers "
+              f"{bench.nginx.worker_pids()}")
+        results = measure_rows(bench, rows, t0 + BUDGET_S)
+        bad_log = [line for line in bench.nginx.error_log().splitlines()
+                   if re.search(r"\[(alert|emerg|crit)\]", line)]
+        bench.stop()
+        if not args.no_zone:
+            print("  bytes per owner: filling zones "
+                  + ", ".join(f"{m}m ({n}-byte ids)" for m, n in FILLS)
+                  + " ...", flush=True)
+            fills = fill_zones(module)
+    except KeyboardInterrupt:
+        print("bench: interrupted", file=sys.stderr)
+        return 130
+    finally:
+        bench.stop()
+        if bench.nginx:
+            bench.nginx.cleanup()
+        shutil.rmtree(tmp, ignore_errors=True)
+        if not KEEP:
+            shutil.rmtree(bench.workdir, ignore_errors=True)
+
+    load1 = open("/proc/loadavg").read().split()[:3]
+    tab = table(results, fills)
+    mod = os.path.relpath(MODULE, TOP) if MODULE.startswith(TOP + "/") \
+        else MODULE
+    env = " ".join(f"{k}={v}" for k, v in sorted(os.environ.items())
+                   if k.startswith("UG_BENCH_"))
+    cmd = (f"{env + ' ' if env else ''}UG_MODULE={mod} /usr/bin/python3 "
+           f"bench/bench.py{' --update-doc' if args.update_doc else ''}")
+    notes = machine_notes() + [
+        quiet,
+        f"load average before {' '.join(load0)}, after {' '.join(load1)} "
+        f"(the run itself raises it)",
+        f"took {time.monotonic() - t0:.0f}s",
+    ]
+    block = (f"Run {stamp}, `{cmd}`:\n\n{tab}\n\n"
+             + "\n".join(f"- {n}" for n in notes))
+    print()
+    print(tab)
+    print()
+    for n in notes[3:]:
+        print("  " + n)
+    if bad_log:
+        print("\nnginx logged:\n" + "\n".join(bad_log[:10]))
+    os.makedirs(OUT_DIR, exist_ok=True)
+    with open(os.path.join(OUT_DIR, "last.md"), "w") as f:
+        f.write(block + "\n")
+        f.write("\n<!-- raw wrk output -->\n")
+        for r in results:
+            f.write(f"\n## {r.row.label}\n\n```\n"
+                    f"{' '.join(wrk_cmd(bench.port, r.row, DURATION))}\n"
+                    f"{r.raw}```\n")
+    print(f"\n(also in {os.path.relpath(os.path.join(OUT_DIR, 'last.md'), TOP)}"
+          ", with wrk's raw output)")
+    if args.update_doc:
+        update_doc(block)
+        print(f"updated {os.path.relpath(DOC, TOP)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -106,8 +106,6 @@ ngx_http_usage_gate_handler(ngx_http_request_t *r)
     ngx_http_usage_gate_loc_conf_t   *lcf;
     ngx_http_usage_gate_main_conf_t  *mcf;
 
-    static time_t                     full_logged;
-
     lcf = ngx_http_get_module_loc_conf(r, ngx_http_usage_gate_module);
 
     if (lcf->shm_zone == NULL || lcf->endpoint) {
@@ -221,8 +219,8 @@ decided:
     if (rc == NGX_HTTP_USAGE_GATE_FULL) {
         /* no room even after dropping stale owners: serving is worth more
          * than counting this one request, but someone must resize */
-        if (full_logged != ngx_time()) {
-            full_logged = ngx_time();
+        if (zone->full_logged != ngx_time()) {
+            zone->full_logged = ngx_time();
             ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
                           "usage_gate_zone \"%V\" is full: request let "
                           "through uncounted; increase the zone size",
@@ -461,18 +459,23 @@ ngx_http_usage_gate_anon(ngx_http_request_t *r,
     mcf = ngx_http_get_module_main_conf(r, ngx_http_usage_gate_module);
     zone = lcf->shm_zone->data;
 
-    if (mcf->salt.len) {
-        salt = mcf->salt.data;
-        salt_len = mcf->salt.len;
+    if (zone->anon == NULL) {
+        if (mcf->salt.len) {
+            salt = mcf->salt.data;
+            salt_len = mcf->salt.len;
 
-    } else {
-        salt = zone->sh->salt;
-        salt_len = NGX_HTTP_USAGE_GATE_SALT_LEN;
+        } else {
+            salt = zone->sh->salt;
+            salt_len = NGX_HTTP_USAGE_GATE_SALT_LEN;
+        }
+
+        zone->anon = ug_anon_new(salt, salt_len);
     }
 
-    if (ug_anon_owner(salt, salt_len, r->connection->addr_text.data,
-                      r->connection->addr_text.len, ctx->anon)
-        != 0)
+    if (zone->anon == NULL
+        || ug_anon_owner_cached(zone->anon, r->connection->addr_text.data,
+                                r->connection->addr_text.len, ctx->anon)
+           != 0)
     {
         ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
                       "usage_gate: HMAC-SHA256 failed for an anonymous "
@@ -640,31 +643,80 @@ ngx_http_usage_gate_upstream_headers(ngx_http_request_t *r,
 }
 
 
+/*
+ * The header names the module adds, lower-cased and hashed once per
+ * worker: names are string constants, so their address is their key.
+ * Request headers need both (proxy_set_header overrides are looked up by
+ * them); response headers need neither, only a hash that is not 0.
+ */
+typedef struct {
+    const char                   *name;
+    size_t                        len;
+    ngx_uint_t                    hash;
+    u_char                        lowcase[32];
+} ngx_http_usage_gate_name_t;
+
+
+static ngx_http_usage_gate_name_t  ngx_http_usage_gate_names[16];
+
+
 ngx_int_t
 ngx_http_usage_gate_add_header(ngx_http_request_t *r, ngx_list_t *list,
     char *name, u_char *value, size_t len)
 {
-    size_t            klen;
-    ngx_table_elt_t  *h;
+    ngx_uint_t                   i;
+    ngx_table_elt_t             *h;
+    ngx_http_usage_gate_name_t  *n;
 
     h = ngx_list_push(list);
     if (h == NULL) {
         return NGX_ERROR;
     }
 
-    klen = ngx_strlen(name);
-
-    h->key.data = (u_char *) name;
-    h->key.len = klen;
     h->value.data = value;
     h->value.len = len;
 
-    h->lowcase_key = ngx_pnalloc(r->pool, klen);
+    for (i = 0; i < sizeof(ngx_http_usage_gate_names)
+                    / sizeof(ngx_http_usage_gate_names[0]); i++)
+    {
+        n = &ngx_http_usage_gate_names[i];
+
+        if (n->name == name) {
+            goto found;
+        }
+
+        if (n->name == NULL) {
+            n->len = ngx_strlen(name);
+
+            if (n->len > sizeof(n->lowcase)) {
+                break;
+            }
+
+            n->hash = ngx_hash_strlow(n->lowcase, (u_char *) name, n->len);
+            n->name = name;
+            goto found;
+        }
+    }
+
+    /* not memoized: a name too long or too many names */
+    h->key.data = (u_char *) name;
+    h->key.len = ngx_strlen(name);
+
+    h->lowcase_key = ngx_pnalloc(r->pool, h->key.len);
     if (h->lowcase_key == NULL) {
         return NGX_ERROR;
     }
 
-    h->hash = ngx_hash_strlow(h->lowcase_key, h->key.data, klen);
+    h->hash = ngx_hash_strlow(h->lowcase_key, h->key.data, h->key.len);
+
+    return NGX_OK;
+
+found:
+
+    h->key.data = (u_char *) name;
+    h->key.len = n->len;
+    h->lowcase_key = n->lowcase;
+    h->hash = n->hash ? n->hash : 1;
 
     return NGX_OK;
 }

@@ -121,6 +121,12 @@ typedef struct {
     void                         *state_task;    /* per worker, reused */
     ngx_uint_t                    state_busy;    /* a write in flight */
 
+    /* per worker: the keyed HMAC for anonymous owners, made on first use
+     * (the salt is final only once the zone is loaded), and when the
+     * zone-full alert was last logged */
+    ug_anon_t                    *anon;
+    time_t                        full_logged;
+
     /* DynamoDB (issue 4): usage_gate_dynamodb's configuration, or NULL;
      * and the bytes each owner's node carries for it */
     void                         *ddb;

@@ -40,4 +40,19 @@ const char *ug_id_strerror(int rc);
 int ug_anon_owner(const unsigned char *salt, size_t salt_len,
     const unsigned char *addr, size_t addr_len, unsigned char *out);
 
+
+/*
+ * The same owner, computed with a keyed HMAC context made once: OpenSSL's
+ * one-shot HMAC() looks the algorithms up and allocates a context on every
+ * call, several times the cost of the hash itself.  It also remembers the
+ * last address, as a client sends many requests in a row.  Not thread-safe:
+ * one per worker.
+ */
+typedef struct ug_anon_s  ug_anon_t;
+
+ug_anon_t *ug_anon_new(const unsigned char *salt, size_t salt_len);
+void ug_anon_free(ug_anon_t *anon);
+int ug_anon_owner_cached(ug_anon_t *anon, const unsigned char *addr,
+    size_t addr_len, unsigned char *out);
+
 #endif /* UG_IDENTITY_H */

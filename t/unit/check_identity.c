@@ -174,6 +174,44 @@ START_TEST(test_anon_vectors)
 END_TEST
 
 
+/*
+ * The reusable context gives the published owners, whether the address
+ * is new, repeated (the remembered one) or alternating with another.
+ */
+START_TEST(test_anon_cached_vectors)
+{
+    size_t          i, round;
+    ug_anon_t      *anon;
+    unsigned char   out[UG_ANON_LEN];
+
+    for (i = 0; i < sizeof(anon_vectors) / sizeof(anon_vectors[0]); i++) {
+        anon = ug_anon_new(U(anon_vectors[i].salt),
+                           anon_vectors[i].salt_len);
+        ck_assert_ptr_nonnull(anon);
+
+        for (round = 0; round < 3; round++) {
+            ck_assert_int_eq(ug_anon_owner_cached(anon,
+                                 U(anon_vectors[i].addr),
+                                 strlen(anon_vectors[i].addr), out), 0);
+            ck_assert_msg(memcmp(out, anon_vectors[i].owner, UG_ANON_LEN)
+                          == 0, "vector %zu round %zu: got %.29s", i, round,
+                          out);
+
+            /* another address in between must not be answered from the
+             * remembered one, nor spoil it */
+            ck_assert_int_eq(ug_anon_owner_cached(anon, U("198.51.100.9"),
+                                                  12, out), 0);
+            ck_assert(memcmp(out, anon_vectors[i].owner, UG_ANON_LEN) != 0);
+        }
+
+        ug_anon_free(anon);
+    }
+
+    ug_anon_free(NULL);
+}
+END_TEST
+
+
 START_TEST(test_anon_long_salt)
 {
     /* longer than SHA-256's 64-byte block, so HMAC hashes the key first:
@@ -235,6 +273,7 @@ identity_suite(void)
     tcase_add_test(tc, test_id_bad_chars);
     tcase_add_test(tc, test_id_strerror);
     tcase_add_test(tc, test_anon_vectors);
+    tcase_add_test(tc, test_anon_cached_vectors);
     tcase_add_test(tc, test_anon_long_salt);
     tcase_add_test(tc, test_anon_properties);
 

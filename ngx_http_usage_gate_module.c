@@ -24,6 +24,8 @@ static void *ngx_http_usage_gate_create_loc_conf(ngx_conf_t *cf);
 static char *ngx_http_usage_gate_merge_loc_conf(ngx_conf_t *cf, void *parent,
     void *child);
 static ngx_int_t ngx_http_usage_gate_init(ngx_conf_t *cf);
+static ngx_int_t ngx_http_usage_gate_check_cost(ngx_conf_t *cf,
+    ngx_http_usage_gate_loc_conf_t *conf);
 
 static char *ngx_http_usage_gate_zone(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
@@ -819,7 +821,55 @@ ngx_http_usage_gate_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         }
     }
 
+    if (conf->shm_zone && conf->gate_line
+        && ngx_http_usage_gate_check_cost(cf, conf) != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
     return NGX_CONF_OK;
+}
+
+
+/*
+ * A cost above a plan's minute cap or monthly quota can never be paid:
+ * every request of that plan would be denied.  Worth a warning where the
+ * usage_gate directive stands, not an error (a plan may be meant to be
+ * shut out of one location).
+ */
+static ngx_int_t
+ngx_http_usage_gate_check_cost(ngx_conf_t *cf,
+    ngx_http_usage_gate_loc_conf_t *conf)
+{
+    ngx_uint_t                        i;
+    ug_plan_t                        *plan;
+    ngx_http_usage_gate_main_conf_t  *mcf;
+
+    mcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_usage_gate_module);
+
+    for (i = 0; i < mcf->plans.n; i++) {
+        plan = &mcf->plans.plans[i];
+
+        if (conf->plans_mask && !(conf->plans_mask & (1u << i))) {
+            continue;
+        }
+
+        if ((plan->limits.minute != UG_OFF
+             && (ngx_uint_t) plan->limits.minute < conf->cost)
+            || (plan->limits.month != UG_OFF
+                && (ngx_uint_t) plan->limits.month < conf->cost))
+        {
+            ngx_log_error(NGX_LOG_WARN, cf->log, 0,
+                          "usage_gate: cost=%ui in %s:%ui is more than plan "
+                          "\"%s\" allows (month=%L, minute=%L): every "
+                          "request of that plan there will be denied",
+                          conf->cost, conf->gate_file, conf->gate_line,
+                          plan->name, plan->limits.month,
+                          plan->limits.minute);
+        }
+    }
+
+    return NGX_OK;
 }
 
 
@@ -1220,6 +1270,8 @@ ngx_http_usage_gate(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     ref->line = cf->conf_file->line;
 
     lcf->shm_zone = shm_zone;
+    lcf->gate_file = cf->conf_file->file.name.data;
+    lcf->gate_line = cf->conf_file->line;
 
     return NGX_CONF_OK;
 }

@@ -70,6 +70,8 @@ typedef struct {
 
 typedef struct {
     ngx_shm_zone_t               *shm_zone;     /* NULL: off */
+    u_char                       *gate_file;    /* usage_gate set here */
+    ngx_uint_t                    gate_line;
     ngx_uint_t                    scope;
     ngx_uint_t                    cost;
     uint32_t                      plans_mask;   /* 0: every plan */

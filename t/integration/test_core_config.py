@@ -107,6 +107,36 @@ class ConfigErrors(GateTestCase):
         self.assertIn(f"nginx.conf:{ng.line_of('# BAD')}", out)
 
 
+class CostWarning(GateTestCase):
+
+    def test_cost_above_a_plans_limits_is_warned_where_it_stands(self):
+        ng = Nginx(self._cost("usage_gate usage cost=50;  # COST"),
+                   vars=self.vars())
+        self.addCleanup(ng.cleanup)
+        ok, out = ng.test_config()
+        self.assertTrue(ok, out)
+        warns = [l for l in out.splitlines() if "[warn]" in l
+                 and "cost=50" in l]
+        # free (20/30) cannot pay 50; pro (off/120) can
+        self.assertEqual(len(warns), 1, out)
+        self.assertIn('plan "free"', warns[0])
+        self.assertIn(f"nginx.conf:{ng.line_of('# COST')}", warns[0])
+
+    def test_affordable_cost_or_other_plans_only_is_quiet(self):
+        for gate in ("usage_gate usage cost=20;  # COST",
+                     "usage_gate usage cost=50 plans=pro;  # COST"):
+            with self.subTest(gate=gate):
+                ng = Nginx(self._cost(gate), vars=self.vars())
+                self.addCleanup(ng.cleanup)
+                ok, out = ng.test_config()
+                self.assertTrue(ok, out)
+                self.assertNotIn("cost=", out)
+
+    @staticmethod
+    def _cost(gate):
+        return BASE.replace("usage_gate usage scope=user;   # GATE", gate)
+
+
 class DemoConfig(GateTestCase):
 
     def test_examples_nginx_conf_is_valid(self):

@@ -177,9 +177,12 @@ class ResizeReloadWithTraffic(StateCase):
 
         old = set(ng.workers_now())
         ng.write_conf(state_http("2m", locations=loc))
+        # the signaller loads the module too: it needs the same
+        # environment (the ASAN runtime under make asan)
         p = subprocess.run([NGINX, "-p", ng.dir, "-c", "nginx.conf", "-e",
                             ng.error_log_path, "-s", "reload"],
-                           capture_output=True, text=True, timeout=30)
+                           capture_output=True, text=True, timeout=30,
+                           env=ng._env())
         self.assertEqual(p.returncode, 0, p.stderr)
         wait_for(lambda: len(set(ng.workers_now()) - old) >= 2, 10,
                  what="the new workers")

@@ -446,27 +446,6 @@ ngx_http_usage_gate_jwt_exit_process(void)
 }
 
 
-static ngx_int_t
-ngx_http_usage_gate_jwt_copy(ngx_http_request_t *r, ngx_str_t *dst,
-    char *src, size_t len)
-{
-    if (len == 0) {
-        ngx_str_null(dst);
-        return NGX_OK;
-    }
-
-    dst->data = ngx_pnalloc(r->pool, len);
-    if (dst->data == NULL) {
-        return NGX_ERROR;
-    }
-
-    ngx_memcpy(dst->data, src, len);
-    dst->len = len;
-
-    return NGX_OK;
-}
-
-
 /*
  * Returns NGX_OK with the identity set, NGX_DECLINED when there is no
  * bearer token and none is required, NGX_HTTP_UNAUTHORIZED with *detail,
@@ -572,15 +551,13 @@ ngx_http_usage_gate_from_jwt(ngx_http_request_t *r,
 
 verified:
 
-    if (ngx_http_usage_gate_jwt_copy(r, &ctx->user, claims->sub,
-                                     claims->sub_len) != NGX_OK
-        || ngx_http_usage_gate_jwt_copy(r, &ctx->org, claims->org,
-                                        claims->org_len) != NGX_OK
-        || ngx_http_usage_gate_jwt_copy(r, plan, claims->plan,
-                                        claims->plan_len) != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
+    /* the claims live in the request's pool: point into them */
+    ctx->user.data = (u_char *) claims->sub;
+    ctx->user.len = claims->sub_len;
+    ctx->org.data = (u_char *) claims->org;
+    ctx->org.len = claims->org_len;
+    plan->data = (u_char *) claims->plan;
+    plan->len = claims->plan_len;
 
     return NGX_OK;
 }

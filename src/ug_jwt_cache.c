@@ -21,6 +21,7 @@ typedef struct {
 
 struct ug_jwt_cache_s {
     EVP_MD               *md;
+    EVP_MD_CTX           *mdctx;      /* reused: no allocation per lookup */
     size_t                n_slots;
     size_t                used;
     uint32_t              mask;        /* buckets - 1 */
@@ -69,8 +70,11 @@ ug_jwt_cache_new(size_t slots)
     cache->buckets = malloc(buckets * sizeof(uint32_t));
     cache->slots = calloc(slots, sizeof(ug_jwt_cache_slot_t));
     cache->md = EVP_MD_fetch(NULL, "SHA256", NULL);
+    cache->mdctx = EVP_MD_CTX_new();
 
-    if (cache->buckets == NULL || cache->slots == NULL || cache->md == NULL) {
+    if (cache->buckets == NULL || cache->slots == NULL || cache->md == NULL
+        || cache->mdctx == NULL)
+    {
         ug_jwt_cache_free(cache);
         return NULL;
     }
@@ -98,6 +102,7 @@ ug_jwt_cache_free(ug_jwt_cache_t *cache)
         return;
     }
 
+    EVP_MD_CTX_free(cache->mdctx);
     EVP_MD_free(cache->md);
     free(cache->buckets);
     free(cache->slots);
@@ -208,21 +213,24 @@ ug_jwt_cache_hash(ug_jwt_cache_t *cache, uint64_t scope, const char *token,
 {
     int            k;
     unsigned int   n;
-    unsigned char  buf[8 + UG_JWT_MAX_TOKEN];
+    unsigned char  prefix[8];
 
     if (len > UG_JWT_MAX_TOKEN) {
         return -1;
     }
 
     for (k = 0; k < 8; k++) {
-        buf[k] = (unsigned char) (scope >> (8 * k));
+        prefix[k] = (unsigned char) (scope >> (8 * k));
     }
-
-    memcpy(buf + 8, token, len);
 
     n = 0;
 
-    if (EVP_Digest(buf, 8 + len, hash, &n, cache->md, NULL) != 1 || n != 32) {
+    if (EVP_DigestInit_ex(cache->mdctx, cache->md, NULL) != 1
+        || EVP_DigestUpdate(cache->mdctx, prefix, sizeof(prefix)) != 1
+        || EVP_DigestUpdate(cache->mdctx, token, len) != 1
+        || EVP_DigestFinal_ex(cache->mdctx, hash, &n) != 1
+        || n != 32)
+    {
         return -1;
     }
 

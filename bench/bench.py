@@ -2,30 +2,44 @@
 """make bench: what the usage gate costs, measured with wrk on loopback.
 
 One nginx (the stock /usr/sbin/nginx, `worker_processes 2`, access_log off)
-serves every row in the same run:
+serves every row in the same run (but the JWT cache-off rows, below):
 
     wrk --> :PORT  location /ungated      proxy_pass --> :UPSTREAM  return 200
                    location /gated        (usage_gate)       (a second server
                    location /gated-anon   (usage_gate, anon)  block, same nginx)
+                   location /gated-rs256  (usage_gate, identity from a
+                   location /gated-es256   verified bearer token)
 
 The upstream is a `return 200` of a small JSON body in a second server
 block of the same nginx, reached over a keepalive upstream: the cheapest
 real proxy hop there is, so the gate's own cost is what the ratios show
 and no application is the bottleneck.
 
-Then a second, separate nginx measures the zone's bytes per owner: it
+The JWT rows (issue 3) measure the verified-token identity with the
+per-worker token cache on (`usage_gate_jwt_cache 1024;`, the default)
+and off.  The cache size is an http-level directive, so the cache-off
+rows run against a second nginx, started with the main one and
+identical to it but for `usage_gate_jwt_cache off;` (INSTANCES); each
+cache-off row runs right after its cache-on row, between the same two
+ungated runs of the main nginx, and its figure is printed beside the
+cached one's.  Keys (RSA 2048, EC P-256) are made at bench time with
+python3-cryptography, tokens minted with PyJWT (python3-jwt).
+
+Then another, separate nginx measures the zone's bytes per owner: it
 fills small zones (1m and 2m) with distinct owners until the gate says it
 is full, and divides.
 
 Rows are data (ROWS below).  A later capability adds a row by adding a
 Row, and, if it needs them, a location (LOCATIONS), http-level lines
-(HTTP_EXTRA), a fixture (Row.setup/teardown: mint tokens, start a store)
-and extra figures (Row.metrics, shown in the notes column).
+(HTTP_EXTRA), a second nginx with other http-level lines (INSTANCES,
+Row.instance), a fixture (Row.setup/teardown: mint tokens, start a store),
+extra figures (Row.metrics, shown in the notes column) and a row it is
+printed beside (Row.beside).
 
 Environment:
   UG_MODULE          the .so to load (make bench sets it)
-  UG_BENCH_DURATION  seconds per measured row (default 10)
-  UG_BENCH_WARMUP    seconds of warm-up per location (default 2)
+  UG_BENCH_DURATION  seconds per measured row (default 8)
+  UG_BENCH_WARMUP    seconds of warm-up per workload (default 1)
   UG_BENCH_THREADS   wrk threads (default 2)
   UG_BENCH_CONNS     wrk connections (default 50)
   UG_BENCH_PIN       none (default) | split: nginx workers and wrk on
@@ -53,6 +67,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import datetime
+import json
 import os
 import platform
 import re
@@ -79,8 +94,8 @@ TASKSET = shutil.which("taskset") or "/usr/bin/taskset"
 MODULE = os.path.abspath(os.environ.get("UG_MODULE") or os.path.join(
     TOP, "build", "nginx", "objs", "ngx_http_usage_gate_module.so"))
 
-DURATION = int(os.environ.get("UG_BENCH_DURATION", "10"))
-WARMUP = int(os.environ.get("UG_BENCH_WARMUP", "2"))
+DURATION = int(os.environ.get("UG_BENCH_DURATION", "8"))
+WARMUP = int(os.environ.get("UG_BENCH_WARMUP", "1"))
 THREADS = int(os.environ.get("UG_BENCH_THREADS", "2"))
 CONNS = int(os.environ.get("UG_BENCH_CONNS", "50"))
 PIN = os.environ.get("UG_BENCH_PIN", "none")
@@ -95,6 +110,7 @@ BENCH_ZONE = "64m"         # room for OWNERS at <= 256 B each, and more
 ID_LEN = 32                # zone measurement: owner ids of this many bytes
 
 GOAL_RATIO = 0.90          # issue 2: gated >= 0.90 of ungated, headers on
+GOAL_JWT = 0.85            # issue 3: JWT with the cache >= 0.85 of ungated
 GOAL_BYTES = 256           # issue 2: <= 256 bytes per owner, ids <= 32 B
 
 # A row during which other processes used more than this share of all
@@ -139,6 +155,17 @@ LOCATIONS: Dict[str, str] = {
 # http{}-level lines rows may add (a later JWT or DynamoDB row).
 HTTP_EXTRA: List[str] = []
 
+# The nginx instances, each with the http{}-level lines of its own (on
+# top of HTTP_GATE and HTTP_EXTRA).  "main" serves every row but those
+# that need another setting of an http-only directive (the JWT cache-off
+# rows: usage_gate_jwt_cache); a row names its instance (Row.instance),
+# and a row's `prepare` adds the instance.  Every instance has the same
+# locations and upstream, each on ports of its own, and all are started
+# together before the runs (an idle nginx costs nothing); the baseline
+# runs are always the main nginx's.
+MAIN = "main"
+INSTANCES: Dict[str, List[str]] = {MAIN: []}
+
 UPSTREAM_BODY = '{"answer":"ok"}'
 
 
@@ -168,6 +195,13 @@ class Row:
     teardown: Optional[Callable[["Bench"], None]] = None
     metrics: Optional[Callable[["Bench", "Result"], str]] = None
     note: str = ""
+    instance: str = MAIN           # a key of INSTANCES: the nginx it runs on
+    group: Optional[str] = None    # rows of one group run one after the
+    #                                other between the same two baseline
+    #                                runs (a row and the one beside it)
+    beside: Optional[str] = None   # the key of a row this one is printed
+    #                                beside (cache off beside cache on):
+    #                                its figures as a fraction of that row's
 
     def args(self) -> List[str]:
         if self.script_args is not None:
@@ -220,6 +254,143 @@ ALL_HEADERS = {
     "RateLimit": r'"month"',
 }
 
+# ------------------------------------------------------------- JWT rows
+
+# Issue 3.  Two gated locations that take the owner from a verified bearer
+# token (`usage_gate_identity jwt anon;`), one per algorithm, with the
+# same plan limits as /gated: the tokens' plan claim names the plan
+# "jwt", which has the bench plan's limits, so that every header is sent,
+# every step of the decision runs, and `X-Plan: jwt` on the probe shows
+# that the token was verified and its claims read.
+#
+# One token per row, as one client sends: a browser session sends the
+# same token on every request until it is refreshed (Clerk: a new one
+# every 60 s or so), so with the cache on every request after each
+# worker's first is a hit.  With the cache off every request is verified,
+# whatever the number of tokens.
+JWT_ALGS = {"RS256": "bench-rsa-1", "ES256": "bench-ec-1"}      # alg: kid
+JWT_PLAN = "jwt"
+# usage_gate_jwt_cache of the main nginx: 1024 (the default size, said
+# explicitly); UG_BENCH_JWT_CACHE=off is for bench/profile.py, which
+# profiles the main nginx only (`UG_BENCH_JWT_CACHE=off bench/profile.py
+# --rows ungated,rs256,es256`: the verification's instructions)
+JWT_CACHE = os.environ.get("UG_BENCH_JWT_CACHE", "1024")
+NOCACHE = "jwt-cache-off"        # the nginx with usage_gate_jwt_cache off
+
+
+def jwt_keys(bench: "Bench") -> Dict[str, str]:
+    """Once per bench, before nginx starts: an RSA 2048 key and an EC
+    P-256 key, made now (python3-cryptography); their public halves, with
+    kids, in a JWKS file in bench.workdir; one token per algorithm
+    (PyJWT), Clerk-shaped, valid for an hour.  The tokens are in
+    bench.state["jwt_tokens"] (alg -> token)."""
+    if "jwt_tokens" in bench.state:
+        return bench.state["jwt_tokens"]         # type: ignore
+    import jwt  # PyJWT, Debian's python3-jwt
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+    priv = {"RS256": rsa.generate_private_key(public_exponent=65537,
+                                              key_size=2048),
+            "ES256": ec.generate_private_key(ec.SECP256R1())}
+    algos = jwt.algorithms.get_default_algorithms()
+    keys = []
+    for alg, key in priv.items():
+        jwk = json.loads(algos[alg].to_jwk(key.public_key()))
+        jwk.update(kid=JWT_ALGS[alg], use="sig", alg=alg)
+        keys.append(jwk)
+    path = os.path.join(bench.workdir, "jwks.json")
+    with open(path, "w") as f:
+        json.dump({"keys": keys}, f)
+    now = int(time.time())
+    tokens = {}
+    for alg, key in priv.items():
+        # a Clerk session token's claims (its ids are 32 characters)
+        claims = {"azp": "https://app.bench.example",
+                  "exp": now + 3600, "iat": now, "nbf": now - 10,
+                  "iss": "https://clerk.bench.example",
+                  "sid": "sess_2bench" + "0" * 21,
+                  "sub": "user_2bench" + "0" * 21,
+                  "public_metadata": {"plan": JWT_PLAN}}
+        tokens[alg] = jwt.encode(claims, key, algorithm=alg,
+                                 headers={"kid": JWT_ALGS[alg]})
+    bench.state["jwt_tokens"] = tokens
+    bench.state["jwks"] = path
+    # module-level tables: added once per process, whatever the benches
+    plan = (f"    usage_gate_plan             {JWT_PLAN}  "
+            f"month=1000000000000 minute=1000000000;")
+    if plan not in HTTP_EXTRA:
+        HTTP_EXTRA.append(plan)
+    cache = f"    usage_gate_jwt_cache        {JWT_CACHE};"
+    if cache not in INSTANCES[MAIN]:
+        INSTANCES[MAIN].append(cache)
+    for alg in priv:
+        LOCATIONS[f"/gated-{alg.lower()}"] = (
+            f"usage_gate_identity jwt anon; "
+            f"usage_gate_jwt_keys {path}; usage_gate bench;")
+    return tokens
+
+
+def jwt_row(alg: str, cache: bool) -> Row:
+    """The row of one algorithm, cache on (main nginx) or off (the
+    NOCACHE nginx)."""
+    key = alg.lower() + ("" if cache else "-nocache")
+    on = cache and JWT_CACHE != "off"
+    row = Row(key,
+              f"gated, JWT {alg}, cache " + ("on" if on else "off"),
+              f"/gated-{alg.lower()}", owners=0,
+              expect=dict(ALL_HEADERS, **{"X-Plan": f"^{JWT_PLAN}$"}),
+              goal=GOAL_JWT if on else None,
+              instance=MAIN if cache else NOCACHE,
+              group=alg.lower(),
+              beside=None if cache else alg.lower(),
+              note=(f"Authorization: Bearer <one {alg} token>, "
+                    + (f"usage_gate_jwt_cache {JWT_CACHE}: a hit after "
+                       f"each worker's first request" if on else
+                       "usage_gate_jwt_cache off (main nginx)" if cache
+                       else "usage_gate_jwt_cache off (a second nginx): "
+                       "every request verified")))
+
+    def prepare(bench: "Bench"):
+        tokens = jwt_keys(bench)
+        row.headers = [f"Authorization: Bearer {tokens[alg]}"]
+        if not cache and NOCACHE not in INSTANCES:
+            INSTANCES[NOCACHE] = ["    usage_gate_jwt_cache        off;"]
+
+    def setup(bench: "Bench"):
+        # the location does verify: the same token with its signature's
+        # first character changed is refused
+        token = bench.state["jwt_tokens"][alg]           # type: ignore
+        head, sig = token.rsplit(".", 1)
+        bad = head + "." + ("A" if sig[0] != "A" else "B") + sig[1:]
+        status, hdrs = http_get(bench.port_of(row), row.path,
+                                [f"Authorization: Bearer {bad}"])
+        if status != 401 or "invalid_token" not in \
+                hdrs.get("www-authenticate", ""):
+            raise RuntimeError(f"row {row.key}: a token with a bad "
+                               f"signature got {status}, not 401")
+
+    row.prepare = prepare
+    row.setup = setup
+    return row
+
+
+def bearer_row(alg: str) -> Row:
+    """The ungated location with the same bearer token as the JWT rows:
+    what the token's bytes cost by themselves (nginx parses the header,
+    and proxy_pass sends it upstream, where it is parsed again), gate or
+    no gate.  Run first in its algorithm's group."""
+    row = Row(f"ungated-{alg.lower()}", f"ungated, {alg} bearer token sent",
+              "/ungated", owners=0, goal=None, group=alg.lower(),
+              note=f"Authorization: Bearer <the {alg} token of the next "
+                   f"rows>, no usage_gate: what the token's bytes cost")
+
+    def prepare(bench: "Bench"):
+        row.headers = [f"Authorization: Bearer {jwt_keys(bench)[alg]}"]
+
+    row.prepare = prepare
+    return row
+
+
 ROWS: List[Row] = [
     Row("ungated", "ungated", "/ungated", baseline=True, goal=None,
         note="same proxy hop, no usage_gate (X-User-Id: u0 sent, unused)"),
@@ -236,10 +407,19 @@ ROWS: List[Row] = [
              f"zone before the run"),
     Row("anon", "gated, anonymous owner", "/gated-anon", owners=0,
         expect=ALL_HEADERS,
-        note="no identity header: HMAC-SHA256 of the address per request"),
-    # Issue 3 (JWT RS256/ES256, cache on/off) and issue 4 (DynamoDB
-    # async/auto) add their rows here.  The baseline runs are scheduled
-    # around the gated rows by schedule().
+        note="no identity header: the owner is an HMAC-SHA256 of the "
+             "address; one client address, which each worker remembers "
+             "with its owner (one HMAC per worker)"),
+    # Issue 3: each cache-off row right after its cache-on row, and the
+    # RS256 token's cost without the gate before them (Row.group: all
+    # between the same two ungated runs).
+    bearer_row("RS256"),
+    jwt_row("RS256", cache=True),
+    jwt_row("RS256", cache=False),
+    jwt_row("ES256", cache=True),
+    jwt_row("ES256", cache=False),
+    # Issue 4 (DynamoDB) is measured apart, by bench/dynamodb.py.  The
+    # baseline runs are scheduled around the gated rows by schedule().
 ]
 
 
@@ -474,6 +654,8 @@ class Result:
     label: str = ""
     extra: str = ""
     raw: str = ""
+    beside: Optional["Result"] = None   # the result of row.beside
+    port: int = 0                 # where wrk sent it
 
 
 _UNIT_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}
@@ -543,7 +725,7 @@ def run_wrk(port: int, row: Row, seconds: int,
     if p.returncode != 0:
         raise RuntimeError(f"wrk failed ({p.returncode}): {' '.join(cmd)}\n"
                            + out)
-    r = Result(row=row, raw=out)
+    r = Result(row=row, raw=out, port=port)
     m = re.search(r"Requests/sec:\s+([\d.]+)", out)
     if not m:
         raise RuntimeError("no Requests/sec in wrk's output:\n" + out)
@@ -588,13 +770,30 @@ def nginx_cpus() -> str:
 class Bench:
     def __init__(self, module: str):
         self.module = module
+        # the main nginx (the other instances' are in self.others)
         self.port = free_port()
         self.upstream_port = free_port()
         self.nginx: Optional[Nginx] = None
+        # instance name -> (nginx, port, upstream port), but for MAIN
+        self.others: Dict[str, Tuple[Nginx, int, int]] = {}
         self.state: Dict[str, object] = {}     # for row fixtures
         self.workdir = tempfile.mkdtemp(prefix="ug-bench-work-")
 
-    def http_conf(self) -> str:
+    def port_of(self, row: Row) -> int:
+        return self.port if row.instance == MAIN else \
+            self.others[row.instance][1]
+
+    def nginx_of(self, row: Row) -> Optional[Nginx]:
+        return self.nginx if row.instance == MAIN else \
+            self.others[row.instance][0]
+
+    def all_nginx(self) -> List[Nginx]:
+        return [n for n in [self.nginx] + [o[0] for o in
+                                           self.others.values()] if n]
+
+    def http_conf(self, instance: str = MAIN,
+                  ports: Optional[Tuple[int, int]] = None) -> str:
+        port, upstream_port = ports or (self.port, self.upstream_port)
         locs = ""
         for path, body in LOCATIONS.items():
             locs += (f"        location = {path} {{\n"
@@ -604,19 +803,20 @@ class Bench:
         return (
             HTTP_GATE.format(zone=BENCH_ZONE)
             + "".join(line + "\n" for line in HTTP_EXTRA)
+            + "".join(line + "\n" for line in INSTANCES.get(instance, []))
             + f"    upstream bench_app {{\n"
-              f"        server 127.0.0.1:{self.upstream_port};\n"
+              f"        server 127.0.0.1:{upstream_port};\n"
               f"        keepalive 64;\n"
               f"    }}\n"
               f"    server {{\n"
-              f"        listen 127.0.0.1:{self.upstream_port};\n"
+              f"        listen 127.0.0.1:{upstream_port};\n"
               f"        location / {{\n"
               f"            default_type application/json;\n"
               f"            return 200 '{UPSTREAM_BODY}';\n"
               f"        }}\n"
               f"    }}\n"
               f"    server {{\n"
-              f"        listen 127.0.0.1:{self.port};\n"
+              f"        listen 127.0.0.1:{port};\n"
               f"        proxy_http_version 1.1;\n"
               f"        proxy_set_header Connection \"\";\n"
               f"{locs}"
@@ -627,13 +827,29 @@ class Bench:
         main = ""
         if PIN == "spread" and workers:
             main = "worker_cpu_affinity auto;\n"
-        self.nginx = Nginx("main", self.module, self.http_conf(), workers,
+        self.nginx = Nginx(MAIN, self.module, self.http_conf(), workers,
                            main, wrapper)
         self.nginx.start([self.port, self.upstream_port])
+        started = [self.nginx]
+        # the other instances (rows' prepare added them), the same way
+        for name in INSTANCES:
+            if name == MAIN:
+                continue
+            if wrapper:
+                # bench/profile.py sends to the main nginx only
+                raise RuntimeError(f"rows of the {name} nginx cannot be "
+                                   f"profiled: profile the main one")
+            ports = (free_port(), free_port())
+            ng = Nginx(name, self.module, self.http_conf(name, ports),
+                       workers, main, wrapper)
+            self.others[name] = (ng, ports[0], ports[1])
+            ng.start(list(ports))
+            started.append(ng)
         if PIN == "split":
-            for pid in [self.nginx.proc.pid] + self.nginx.worker_pids():
-                subprocess.run([TASKSET, "-pc", nginx_cpus(), str(pid)],
-                               capture_output=True, check=True)
+            for ng in started:
+                for pid in [ng.proc.pid] + ng.worker_pids():
+                    subprocess.run([TASKSET, "-pc", nginx_cpus(), str(pid)],
+                                   capture_output=True, check=True)
 
     def probe(self, row: Row):
         """One request before the run: the row must answer 200 with the
@@ -641,7 +857,7 @@ class Bench:
         headers = list(row.headers)
         if row.owners:
             headers.append("X-User-Id: u0")
-        status, hdrs = http_get(self.port, row.path, headers)
+        status, hdrs = http_get(self.port_of(row), row.path, headers)
         if status != 200:
             raise RuntimeError(f"row {row.key}: probe answered {status}")
         for name, rx in row.expect.items():
@@ -651,21 +867,37 @@ class Bench:
                                    f"{name} matching {rx!r}: {hdrs}")
 
     def stop(self):
-        if self.nginx:
-            self.nginx.stop()
+        for ng in self.all_nginx():
+            ng.stop()
+
+    def cleanup(self):
+        for ng in self.all_nginx():
+            ng.cleanup()
 
 
 def schedule(rows: List[Row]) -> List[Row]:
     """The order of the runs: the baseline first, last, and after every
-    GROUP gated rows, so that each gated row is bracketed by baseline
-    runs just before and just after it.  On a shared machine the load
+    GROUP gated rows (or after the rows of a Row.group, however many), so
+    that each gated row is bracketed by baseline runs just before and
+    just after it.  On a shared machine the load
     drifts; a ratio against the neighbouring baselines cancels most of
     that drift, where one against a single early baseline would not."""
     base = next(r for r in rows if r.baseline)
-    gated = [r for r in rows if not r.baseline]
+    runs: List[List[Row]] = []
+    for r in rows:
+        if r.baseline:
+            continue
+        last = runs[-1] if runs else None
+        if last and r.group and last[-1].group == r.group:
+            last.append(r)            # rows of one group stay together
+        elif (last and not r.group and not last[-1].group
+              and len(last) < GROUP):
+            last.append(r)
+        else:
+            runs.append([r])
     order = [base]
-    for i in range(0, len(gated), GROUP):
-        order += gated[i:i + GROUP] + [base]
+    for run in runs:
+        order += run + [base]
     return order
 
 
@@ -681,12 +913,12 @@ def measure_rows(bench: Bench, rows: List[Row],
         # warm-up: each distinct workload once, unmeasured
         seen = set()
         for row in rows:
-            k = (row.path, tuple(row.headers), row.script,
+            k = (row.instance, row.path, tuple(row.headers), row.script,
                  tuple(row.args()))
             if k in seen or WARMUP <= 0:
                 continue
             seen.add(k)
-            run_wrk(bench.port, row, WARMUP)
+            run_wrk(bench.port_of(row), row, WARMUP)
         results = []
         order = schedule(rows)
         nbase = sum(1 for r in order if r.baseline)
@@ -697,7 +929,8 @@ def measure_rows(bench: Bench, rows: List[Row],
                 kbase += 1
                 label = f"{row.label} ({kbase}/{nbase})"
             print(f"  {label:<40} ", end="", flush=True)
-            r = run_wrk(bench.port, row, DURATION, bench.nginx)
+            r = run_wrk(bench.port_of(row), row, DURATION,
+                        bench.nginx_of(row))
             # other sessions' bursts: run it again while the budget lasts,
             # and keep the quietest of the tries
             while (r.other_pct > NOISY_PCT and retries[0] > 0
@@ -707,7 +940,8 @@ def measure_rows(bench: Bench, rows: List[Row],
                 print(f"{r.rps:>8,.0f} req/s, others {r.other_pct:.0f}% "
                       f"CPU: again", flush=True)
                 print(f"  {label:<40} ", end="", flush=True)
-                r2 = run_wrk(bench.port, row, DURATION, bench.nginx)
+                r2 = run_wrk(bench.port_of(row), row, DURATION,
+                             bench.nginx_of(row))
                 r2.tries = r.tries + 1
                 r = r2 if r2.other_pct < r.other_pct else \
                     dataclasses.replace(r, tries=r2.tries)
@@ -734,6 +968,21 @@ def measure_rows(bench: Bench, rows: List[Row],
         if r.ngx_us + r.wrk_us > 0:
             r.cpu_ratio = ref_cpu / (r.ngx_us + r.wrk_us)
         r.ngx_extra = r.ngx_us - (prev.ngx_us + nxt.ngx_us) / 2
+    # a row printed beside another (cache off beside cache on): its
+    # figures as a fraction of the other's, in both rows' notes
+    for r in results:
+        other = next((x for x in results if r.row.beside
+                      and x.row.key == r.row.beside), None)
+        if other is None or not other.rps:
+            continue
+        r.beside = other
+        side = (f"{r.rps / other.rps:.2f}× the requests/s of "
+                f"\"{other.row.label}\", {r.ngx_us - other.ngx_us:+.1f} µs "
+                f"nginx CPU per request")
+        r.extra = side + ("; " + r.extra if r.extra else "")
+        back = (f"{r.row.label.rsplit(', ', 1)[-1]}: {r.rps:,.0f} req/s "
+                f"(the next row)")
+        other.extra = back + ("; " + other.extra if other.extra else "")
     return results
 
 
@@ -792,7 +1041,8 @@ def fill_zones(module: str, specs=FILLS) -> List[ZoneFill]:
         for i, (size_m, id_len) in enumerate(specs):
             if i:
                 # the "is full" alert is rate-limited to one a second
-                # (per worker, whatever the zone): let it through
+                # (per zone since af4db57; per worker, whatever the
+                # zone, before): let it through
                 time.sleep(1.1)
             out.append(_fill_one(ng, port, i, size_m, id_len))
     finally:
@@ -927,6 +1177,32 @@ def table(results: List[Result], fills: List[ZoneFill]) -> str:
                      f"request, ungated) / (the same, gated): the "
                      f"throughput ratio two CPUs shared by nothing else "
                      f"would give.")
+    pairs = [r for r in results if r.beside is not None]
+    if pairs:
+        lines.append("")
+        lines.append("| row | requests/s | / ungated | p99 | nginx CPU / "
+                     "request | printed beside | requests/s | / ungated | "
+                     "p99 | nginx CPU / request | requests/s ratio | "
+                     "CPU difference |")
+        lines.append("|---|---:|---:|---:|---:|---|---:|---:|---:|---:|"
+                     "---:|---:|")
+        for r in pairs:
+            a = r.beside
+            lines.append(
+                f"| {a.label or a.row.label} | {a.rps:,.0f} | "
+                f"{a.ratio:.3f} | {a.p99_ms:.2f} ms | {a.ngx_us:.1f} µs | "
+                f"{r.label or r.row.label} | {r.rps:,.0f} | {r.ratio:.3f} | "
+                f"{r.p99_ms:.2f} ms | {r.ngx_us:.1f} µs | "
+                f"{r.rps / a.rps:.2f} | {r.ngx_us - a.ngx_us:+.1f} µs |")
+        lines.append("")
+        lines.append("Each row printed beside another ran right after it, "
+                     "between the same two ungated runs, on a second "
+                     "nginx that differs from the main one only in an "
+                     "http-level line (`usage_gate_jwt_cache off;`); its "
+                     "ratio is against the main nginx's ungated runs, "
+                     "whose `/ungated` is configured identically.  The "
+                     "CPU difference is what the cache saves per "
+                     "request: about the cost of one verification.")
     if fills:
         lines.append("")
         lines.append("| zone | owner id | owners that fit | bytes per owner |"
@@ -1004,8 +1280,8 @@ def main() -> int:
     shutil.copy2(MODULE, module)
 
     rows = [r for r in ROWS if r.baseline or not ONLY or r.key in ONLY]
-    est = (len({(r.path, tuple(r.headers), r.script, tuple(r.args()))
-                for r in rows}) * WARMUP
+    est = (len({(r.instance, r.path, tuple(r.headers), r.script,
+                 tuple(r.args())) for r in rows}) * WARMUP
            + len(schedule(rows)) * DURATION + QUIET_WAIT + 25)
     if est > BUDGET_S:
         print(f"bench: {est}s estimated, over the {BUDGET_S}s budget; "
@@ -1036,11 +1312,15 @@ def main() -> int:
             if row.prepare:
                 row.prepare(bench)
         bench.start()
-        print(f"nginx on 127.0.0.1:{bench.port} (upstream: return 200 on "
-              f":{bench.upstream_port}); workers "
+        print(f"nginx {MAIN} on 127.0.0.1:{bench.port} (upstream: return "
+              f"200 on :{bench.upstream_port}); workers "
               f"{bench.nginx.worker_pids()}")
+        for name, (ng, port, up) in bench.others.items():
+            print(f"nginx {name} on 127.0.0.1:{port} (upstream :{up}); "
+                  f"workers {ng.worker_pids()}")
         results = measure_rows(bench, rows, t0 + BUDGET_S)
-        bad_log = [line for line in bench.nginx.error_log().splitlines()
+        bad_log = [f"({ng.name}) {line}" for ng in bench.all_nginx()
+                   for line in ng.error_log().splitlines()
                    if re.search(r"\[(alert|emerg|crit)\]", line)]
         bench.stop()
         if not args.no_zone:
@@ -1053,8 +1333,7 @@ def main() -> int:
         return 130
     finally:
         bench.stop()
-        if bench.nginx:
-            bench.nginx.cleanup()
+        bench.cleanup()
         shutil.rmtree(tmp, ignore_errors=True)
         if not KEEP:
             shutil.rmtree(bench.workdir, ignore_errors=True)
@@ -1088,7 +1367,7 @@ def main() -> int:
         f.write("\n<!-- raw wrk output -->\n")
         for r in results:
             f.write(f"\n## {r.row.label}\n\n```\n"
-                    f"{' '.join(wrk_cmd(bench.port, r.row, DURATION))}\n"
+                    f"{' '.join(wrk_cmd(r.port, r.row, DURATION))}\n"
                     f"{r.raw}```\n")
     print(f"\n(also in {os.path.relpath(os.path.join(OUT_DIR, 'last.md'), TOP)}"
           ", with wrk's raw output)")

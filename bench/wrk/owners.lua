@@ -6,7 +6,8 @@
 -- Each request carries X-User-Id: <PREFIX><N> (PREFIX defaults to "u"),
 -- N walking over [0, OWNERS), so that the gate sees OWNERS distinct
 -- owners; OWNERS = 0 sends no X-User-Id at all.  Headers given to wrk
--- with -H are sent too.
+-- with -H are sent too: the JWT rows run with OWNERS = 0 and
+-- -H "Authorization: Bearer <token>", one token per row.
 --
 -- Thread t (0-based) sends ids t, t+THREADS, t+2*THREADS, ... and starts
 -- over at the end of its share: the threads together cover every id, and

@@ -27,7 +27,7 @@ static ngx_int_t ngx_http_usage_gate_from_headers(ngx_http_request_t *r,
     ngx_http_usage_gate_ctx_t *ctx, ngx_str_t *plan, ngx_str_t *detail);
 static ngx_int_t ngx_http_usage_gate_anon(ngx_http_request_t *r,
     ngx_http_usage_gate_loc_conf_t *lcf, ngx_http_usage_gate_ctx_t *ctx);
-static ngx_uint_t ngx_http_usage_gate_owned_header(ngx_table_elt_t *h);
+static ngx_int_t ngx_http_usage_gate_owned_header(ngx_table_elt_t *h);
 static ngx_int_t ngx_http_usage_gate_upstream_headers(ngx_http_request_t *r,
     ngx_http_usage_gate_ctx_t *ctx);
 static ngx_int_t ngx_http_usage_gate_deny(ngx_http_request_t *r,
@@ -51,14 +51,17 @@ static ngx_str_t  ngx_http_usage_gate_json = ngx_string("application/json");
  * Headers the gate owns on the way upstream: whatever the client sent
  * under these names is dropped, so the app sees only what the gate says.
  */
-static ngx_str_t  ngx_http_usage_gate_owned[] = {
-    ngx_string("X-User-Id"),
-    ngx_string("X-Org-Id"),
-    ngx_string("X-Plan"),
-    ngx_string("X-Usage-Owner"),
-    ngx_string("X-Usage-Month-Used"),
-    ngx_string("X-Usage-Month-Remaining"),
+static char  *ngx_http_usage_gate_owned[] = {
+    "X-User-Id",
+    "X-Org-Id",
+    "X-Plan",
+    "X-Usage-Owner",
+    "X-Usage-Month-Used",
+    "X-Usage-Month-Remaining",
 };
+
+#define NGX_HTTP_USAGE_GATE_OWNED                                           \
+    (sizeof(ngx_http_usage_gate_owned) / sizeof(ngx_http_usage_gate_owned[0]))
 
 
 ngx_http_usage_gate_ctx_t *
@@ -490,47 +493,84 @@ ngx_http_usage_gate_anon(ngx_http_request_t *r,
 }
 
 
-static ngx_uint_t
+/* Which of the gate's own headers h is, or -1. */
+static ngx_int_t
 ngx_http_usage_gate_owned_header(ngx_table_elt_t *h)
 {
     ngx_uint_t  k;
 
-    for (k = 0; k < sizeof(ngx_http_usage_gate_owned) / sizeof(ngx_str_t);
-         k++)
-    {
-        if (h->key.len == ngx_http_usage_gate_owned[k].len
-            && ngx_strncasecmp(h->key.data, ngx_http_usage_gate_owned[k].data,
+    for (k = 0; k < NGX_HTTP_USAGE_GATE_OWNED; k++) {
+        if (h->key.len == ngx_strlen(ngx_http_usage_gate_owned[k])
+            && ngx_strncasecmp(h->key.data,
+                               (u_char *) ngx_http_usage_gate_owned[k],
                                h->key.len) == 0)
         {
-            return 1;
+            return k;
         }
     }
 
-    return 0;
+    return -1;
 }
 
 
 /*
- * Rewrites the request headers that go upstream: the client's copies of
- * the gate's headers are left out and the resolved values put in.  The
- * list is rebuilt rather than edited in place because entries cannot be
- * removed from an ngx_list_t; the old entries stay in the pool, so any
- * pointer nginx keeps to them (r->headers_in.host, ...) remains valid.
+ * Rewrites the request headers that go upstream: the gate's headers carry
+ * the resolved values and nothing a client sent under their names gets
+ * through.  A header sent once is given its new value in place (the
+ * common case: a trusted proxy's X-User-Id and X-Plan).  When one was sent
+ * twice, or must go because there is no value for it (X-Org-Id without an
+ * org), the list is rebuilt without them, as entries cannot be removed
+ * from an ngx_list_t; the old entries stay in the pool, so any pointer
+ * nginx keeps to them (r->headers_in.host, ...) remains valid.
  */
 static ngx_int_t
 ngx_http_usage_gate_upstream_headers(ngx_http_request_t *r,
     ngx_http_usage_gate_ctx_t *ctx)
 {
-    u_char            *p;
-    ngx_uint_t         i, owned, n;
-    ngx_list_t         headers;
-    ngx_list_part_t   *part;
-    ngx_table_elt_t   *h, *nh;
-    ug_plan_t         *plan;
+    u_char                           *p;
+    ngx_int_t                         k;
+    ngx_str_t                         value[NGX_HTTP_USAGE_GATE_OWNED];
+    ngx_uint_t                        i, n, rebuild;
+    ngx_uint_t                        count[NGX_HTTP_USAGE_GATE_OWNED];
+    ngx_list_t                        headers;
+    ngx_list_part_t                  *part;
+    ngx_table_elt_t                  *h, *nh;
+    ngx_table_elt_t                  *found[NGX_HTTP_USAGE_GATE_OWNED];
+    ug_plan_t                        *plan;
     ngx_http_usage_gate_main_conf_t  *mcf;
 
-    owned = 0;
+    mcf = ngx_http_get_module_main_conf(r, ngx_http_usage_gate_module);
+    plan = &mcf->plans.plans[ctx->plan];
+
+    ngx_memzero(value, sizeof(value));
+    ngx_memzero(count, sizeof(count));
+    ngx_memzero(found, sizeof(found));
+
+    /* in the order of ngx_http_usage_gate_owned[]; empty: not sent */
+    value[0] = ctx->user;
+    value[1] = ctx->org;
+    value[2].data = (u_char *) plan->name;
+    value[2].len = plan->len;
+    value[3] = ctx->owner;
+
+    if (ctx->counted) {
+        p = ngx_pnalloc(r->pool, 2 * NGX_INT64_LEN);
+        if (p == NULL) {
+            return NGX_ERROR;
+        }
+
+        value[4].data = p;
+        value[4].len = ngx_sprintf(p, "%uL", ctx->d.month_used) - p;
+
+        if (ctx->limits.month != UG_OFF) {
+            p += NGX_INT64_LEN;
+            value[5].data = p;
+            value[5].len = ngx_sprintf(p, "%uL", ctx->d.month_remaining) - p;
+        }
+    }
+
     n = 0;
+    rebuild = 0;
 
     part = &r->headers_in.headers.part;
     h = part->elts;
@@ -548,10 +588,22 @@ ngx_http_usage_gate_upstream_headers(ngx_http_request_t *r,
         }
 
         n++;
-        owned += ngx_http_usage_gate_owned_header(&h[i]);
+
+        k = ngx_http_usage_gate_owned_header(&h[i]);
+        if (k < 0) {
+            continue;
+        }
+
+        if (count[k]++ == 0) {
+            found[k] = &h[i];
+        }
+
+        if (count[k] > 1 || value[k].len == 0) {
+            rebuild = 1;
+        }
     }
 
-    if (owned) {
+    if (rebuild) {
         /* a copy of the list head: its parts stay where they are */
         headers = r->headers_in.headers;
 
@@ -577,7 +629,7 @@ ngx_http_usage_gate_upstream_headers(ngx_http_request_t *r,
                 i = 0;
             }
 
-            if (ngx_http_usage_gate_owned_header(&h[i])) {
+            if (ngx_http_usage_gate_owned_header(&h[i]) >= 0) {
                 continue;
             }
 
@@ -588,58 +640,31 @@ ngx_http_usage_gate_upstream_headers(ngx_http_request_t *r,
 
             *nh = h[i];
         }
+
+        ngx_memzero(found, sizeof(found));
     }
 
-    mcf = ngx_http_get_module_main_conf(r, ngx_http_usage_gate_module);
-    plan = &mcf->plans.plans[ctx->plan];
+    for (k = 0; k < (ngx_int_t) NGX_HTTP_USAGE_GATE_OWNED; k++) {
 
-    if (ngx_http_usage_gate_add_header(r, &r->headers_in.headers, "X-User-Id",
-                                       ctx->user.data, ctx->user.len)
-        != NGX_OK
-        || (ctx->org.len
-            && ngx_http_usage_gate_add_header(r, &r->headers_in.headers,
-                                              "X-Org-Id", ctx->org.data,
-                                              ctx->org.len)
-               != NGX_OK)
-        || ngx_http_usage_gate_add_header(r, &r->headers_in.headers, "X-Plan",
-                                          (u_char *) plan->name, plan->len)
-           != NGX_OK
-        || ngx_http_usage_gate_add_header(r, &r->headers_in.headers,
-                                          "X-Usage-Owner", ctx->owner.data,
-                                          ctx->owner.len)
-           != NGX_OK)
-    {
-        return NGX_ERROR;
+        if (value[k].len == 0) {
+            continue;
+        }
+
+        if (found[k]) {
+            found[k]->value = value[k];
+            continue;
+        }
+
+        if (ngx_http_usage_gate_add_header(r, &r->headers_in.headers,
+                                           ngx_http_usage_gate_owned[k],
+                                           value[k].data, value[k].len)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
     }
 
-    if (!ctx->counted) {
-        return NGX_OK;
-    }
-
-    p = ngx_pnalloc(r->pool, 2 * NGX_INT64_LEN);
-    if (p == NULL) {
-        return NGX_ERROR;
-    }
-
-    if (ngx_http_usage_gate_add_header(r, &r->headers_in.headers,
-                                       "X-Usage-Month-Used", p,
-                                       ngx_sprintf(p, "%uL",
-                                                   ctx->d.month_used) - p)
-        != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
-
-    if (ctx->limits.month == UG_OFF) {
-        return NGX_OK;
-    }
-
-    p += NGX_INT64_LEN;
-
-    return ngx_http_usage_gate_add_header(r, &r->headers_in.headers,
-                                          "X-Usage-Month-Remaining", p,
-                                          ngx_sprintf(p, "%uL",
-                                                ctx->d.month_remaining) - p);
+    return NGX_OK;
 }
 
 

@@ -48,8 +48,11 @@ import bench as B  # noqa: E402
 # not appear (their cost is in the caller's).
 FUNCS = [
     ("access handler, all of it", "ngx_http_usage_gate_handler"),
-    ("  anonymous owner", "ug_anon_owner"),
-    ("    of which OpenSSL HMAC()", "HMAC"),
+    ("  anonymous owner (keyed HMAC, last address kept)",
+     "ug_anon_owner_cached"),
+    ("  bearer token: cache lookup", "ug_jwt_cache_get"),
+    ("  bearer token: full verification", "ug_jwt_verify"),
+    ("  upstream identity headers", "ngx_http_usage_gate_upstream_headers"),
     ("  zone: lock, lookup/insert, decide", "ngx_http_usage_gate_zone_decide"),
     ("header filter and the headers it adds, vs ungated (*)",
      "ngx_http_usage_gate_header_filter"),
@@ -57,7 +60,6 @@ FUNCS = [
     ("  RateLimit formatting", "ug_fmt_ratelimit"),
     ("add_header, all calls (both directions)",
      "ngx_http_usage_gate_add_header"),
-    ("libc snprintf, all callers", "snprintf"),
     ("nginx header parsing, whole request (**)",
      "ngx_http_parse_header_line"),
 ]

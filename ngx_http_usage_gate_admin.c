@@ -105,56 +105,23 @@ ngx_http_usage_gate_admin_token_file(ngx_conf_t *cf, ngx_command_t *cmd,
 {
     ngx_http_usage_gate_loc_conf_t *lcf = conf;
 
-    ssize_t          n;
-    ngx_fd_t         fd;
-    ngx_str_t       *value, path;
-    ngx_file_info_t  fi;
+    char       *rv;
+    size_t      n;
+    ngx_str_t  *value, text;
 
     if (lcf->admin_token.data) {
         return "is duplicate";
     }
 
     value = cf->args->elts;
-    path = value[1];
 
-    if (ngx_conf_full_name(cf->cycle, &path, 1) != NGX_OK) {
-        return NGX_CONF_ERROR;
+    rv = ngx_http_usage_gate_read_file(cf, &value[1], 4096, &text);
+    if (rv != NGX_CONF_OK) {
+        return rv;
     }
 
-    fd = ngx_open_file(path.data, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
-    if (fd == NGX_INVALID_FILE) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
-                           "usage_gate_admin_token_file: cannot open "
-                           "\"%V\"", &path);
-        return NGX_CONF_ERROR;
-    }
-
-    if (ngx_fd_info(fd, &fi) == NGX_FILE_ERROR
-        || ngx_file_size(&fi) > 4096)
-    {
-        (void) ngx_close_file(fd);
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "usage_gate_admin_token_file: \"%V\" is not a "
-                           "file of at most 4096 bytes", &path);
-        return NGX_CONF_ERROR;
-    }
-
-    lcf->admin_token.data = ngx_pnalloc(cf->pool, ngx_file_size(&fi) + 1);
-    if (lcf->admin_token.data == NULL) {
-        (void) ngx_close_file(fd);
-        return NGX_CONF_ERROR;
-    }
-
-    n = ngx_read_fd(fd, lcf->admin_token.data, ngx_file_size(&fi));
-
-    (void) ngx_close_file(fd);
-
-    if (n != (ssize_t) ngx_file_size(&fi)) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
-                           "usage_gate_admin_token_file: cannot read "
-                           "\"%V\"", &path);
-        return NGX_CONF_ERROR;
-    }
+    lcf->admin_token.data = text.data;
+    n = text.len;
 
     while (n && (lcf->admin_token.data[n - 1] == '\n'
                  || lcf->admin_token.data[n - 1] == '\r'))
@@ -165,7 +132,7 @@ ngx_http_usage_gate_admin_token_file(ngx_conf_t *cf, ngx_command_t *cmd,
     if (n < 16) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "usage_gate_admin_token_file: the token in "
-                           "\"%V\" is shorter than 16 bytes", &path);
+                           "\"%V\" is shorter than 16 bytes", &value[1]);
         return NGX_CONF_ERROR;
     }
 

@@ -12,8 +12,6 @@
 #include "ug_jwt_cache.h"
 
 
-static char *ngx_http_usage_gate_jwt_read(ngx_conf_t *cf, ngx_str_t *name,
-    ngx_str_t *text);
 static ngx_http_usage_gate_jwt_conf_t *ngx_http_usage_gate_jwt_conf(
     ngx_conf_t *cf, ngx_http_usage_gate_loc_conf_t *lcf);
 static void ngx_http_usage_gate_jwt_free_keys(void *data);
@@ -31,6 +29,7 @@ static ug_jwt_cache_t  *ngx_http_usage_gate_jwt_cache;
 static ngx_uint_t       ngx_http_usage_gate_jwt_cache_failed;
 
 
+/* a JWKS or a PEM file; Clerk's JWKS is a few KiB */
 #define NGX_HTTP_USAGE_GATE_KEYS_MAX  (1024 * 1024)
 
 
@@ -50,7 +49,8 @@ ngx_http_usage_gate_jwt_keys(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
-    rv = ngx_http_usage_gate_jwt_read(cf, &value[1], &text);
+    rv = ngx_http_usage_gate_read_file(cf, &value[1],
+                                       NGX_HTTP_USAGE_GATE_KEYS_MAX, &text);
     if (rv != NGX_CONF_OK) {
         return rv;
     }
@@ -86,7 +86,8 @@ ngx_http_usage_gate_jwt_secret_file(ngx_conf_t *cf, ngx_command_t *cmd,
         return NGX_CONF_ERROR;
     }
 
-    rv = ngx_http_usage_gate_jwt_read(cf, &value[1], &text);
+    rv = ngx_http_usage_gate_read_file(cf, &value[1],
+                                       NGX_HTTP_USAGE_GATE_KEYS_MAX, &text);
     if (rv != NGX_CONF_OK) {
         return rv;
     }
@@ -288,64 +289,6 @@ ngx_http_usage_gate_jwt_strings(ngx_conf_t *cf, ngx_array_t **slot)
         /* configuration strings are NUL-terminated by the parser */
         *s = value[i].data;
     }
-
-    return NGX_CONF_OK;
-}
-
-
-static char *
-ngx_http_usage_gate_jwt_read(ngx_conf_t *cf, ngx_str_t *name,
-    ngx_str_t *text)
-{
-    ssize_t          n;
-    ngx_fd_t         fd;
-    ngx_str_t        path;
-    ngx_file_info_t  fi;
-
-    path = *name;
-
-    if (ngx_conf_full_name(cf->cycle, &path, 1) != NGX_OK) {
-        return NGX_CONF_ERROR;
-    }
-
-    fd = ngx_open_file(path.data, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
-    if (fd == NGX_INVALID_FILE) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
-                           "%V: cannot open \"%V\"", &((ngx_str_t *)
-                           cf->args->elts)[0], &path);
-        return NGX_CONF_ERROR;
-    }
-
-    if (ngx_fd_info(fd, &fi) == NGX_FILE_ERROR
-        || ngx_file_size(&fi) > NGX_HTTP_USAGE_GATE_KEYS_MAX)
-    {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "%V: \"%V\" is not a regular file of at most "
-                           "1 MiB", &((ngx_str_t *) cf->args->elts)[0],
-                           &path);
-        (void) ngx_close_file(fd);
-        return NGX_CONF_ERROR;
-    }
-
-    text->data = ngx_pnalloc(cf->pool, ngx_file_size(&fi) + 1);
-    if (text->data == NULL) {
-        (void) ngx_close_file(fd);
-        return NGX_CONF_ERROR;
-    }
-
-    n = ngx_read_fd(fd, text->data, ngx_file_size(&fi));
-
-    (void) ngx_close_file(fd);
-
-    if (n != (ssize_t) ngx_file_size(&fi)) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
-                           "%V: cannot read \"%V\"",
-                           &((ngx_str_t *) cf->args->elts)[0], &path);
-        return NGX_CONF_ERROR;
-    }
-
-    text->len = n;
-    text->data[n] = '\0';
 
     return NGX_CONF_OK;
 }

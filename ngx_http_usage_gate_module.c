@@ -1582,3 +1582,65 @@ ngx_http_usage_gate_log_level(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     return NGX_CONF_ERROR;
 }
+
+
+/*
+ * Reads a small file named in a directive (keys, secrets, tokens) at
+ * configuration time, relative to the configuration prefix, into the
+ * configuration pool with a NUL after it.  Errors name the directive.
+ */
+char *
+ngx_http_usage_gate_read_file(ngx_conf_t *cf, ngx_str_t *name, size_t max,
+    ngx_str_t *text)
+{
+    ssize_t          n;
+    ngx_fd_t         fd;
+    ngx_str_t        path, *directive;
+    ngx_file_info_t  fi;
+
+    directive = &((ngx_str_t *) cf->args->elts)[0];
+    path = *name;
+
+    if (ngx_conf_full_name(cf->cycle, &path, 1) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    fd = ngx_open_file(path.data, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
+    if (fd == NGX_INVALID_FILE) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                           "%V: cannot open \"%V\"", directive, &path);
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_fd_info(fd, &fi) == NGX_FILE_ERROR
+        || !ngx_is_file(&fi)
+        || (size_t) ngx_file_size(&fi) > max)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "%V: \"%V\" is not a regular file of at most "
+                           "%uz bytes", directive, &path, max);
+        (void) ngx_close_file(fd);
+        return NGX_CONF_ERROR;
+    }
+
+    text->data = ngx_pnalloc(cf->pool, ngx_file_size(&fi) + 1);
+    if (text->data == NULL) {
+        (void) ngx_close_file(fd);
+        return NGX_CONF_ERROR;
+    }
+
+    n = ngx_read_fd(fd, text->data, ngx_file_size(&fi));
+
+    (void) ngx_close_file(fd);
+
+    if (n != (ssize_t) ngx_file_size(&fi)) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                           "%V: cannot read \"%V\"", directive, &path);
+        return NGX_CONF_ERROR;
+    }
+
+    text->len = n;
+    text->data[n] = '\0';
+
+    return NGX_CONF_OK;
+}

@@ -135,6 +135,8 @@ ngx_int_t ngx_http_usage_gate_output(ngx_http_request_t *r,
     ngx_uint_t status, ngx_str_t *type, u_char *body, size_t len);
 ngx_int_t ngx_http_usage_gate_add_header(ngx_http_request_t *r,
     ngx_list_t *list, char *name, u_char *value, size_t len);
+char *ngx_http_usage_gate_read_file(ngx_conf_t *cf, ngx_str_t *name,
+    size_t max, ngx_str_t *text);
 char *ngx_http_usage_gate_metrics(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 char *ngx_http_usage_gate_admin(ngx_conf_t *cf, ngx_command_t *cmd,

@@ -86,31 +86,52 @@ ug_report(const ug_counter_t *c, const ug_limits_t *limits, uint64_t now_us,
 }
 
 
+/*
+ * The GCRA check for one request of `cost` units: 0 with *new_tat the
+ * arrival time to store when it is allowed, or 1 with d filled as a 429.
+ * Changes nothing in c.
+ */
+static int
+ug_minute_check(const ug_counter_t *c, const ug_limits_t *limits,
+    uint64_t cost, uint64_t now_us, uint64_t *new_tat, ug_decision_t *d)
+{
+    uint64_t  t, burst, tat;
+
+    t = ug_interval(limits->minute);
+    burst = (uint64_t) limits->minute * t;
+    tat = c->tat_us > now_us ? c->tat_us : now_us;
+    *new_tat = tat + cost * t;
+
+    if (*new_tat - now_us <= burst) {
+        return 0;
+    }
+
+    ug_report(c, limits, now_us, d);
+    d->verdict = UG_RATE;
+    d->retry_after = ug_ceil_sec(*new_tat - burst - now_us);
+
+    if (d->retry_after == 0) {
+        d->retry_after = 1;
+    }
+
+    return 1;
+}
+
+
 void
 ug_decide(ug_counter_t *c, const ug_limits_t *limits, uint64_t cost,
     uint64_t now_us, ug_decision_t *d)
 {
-    uint64_t  t, burst, tat, new_tat;
+    uint64_t  new_tat;
 
     ug_roll(c, now_us);
 
     new_tat = 0;
 
-    if (limits->minute != UG_OFF) {
-        t = ug_interval(limits->minute);
-        burst = (uint64_t) limits->minute * t;
-        tat = c->tat_us > now_us ? c->tat_us : now_us;
-        new_tat = tat + cost * t;
-
-        if (new_tat - now_us > burst) {
-            ug_report(c, limits, now_us, d);
-            d->verdict = UG_RATE;
-            d->retry_after = ug_ceil_sec(new_tat - burst - now_us);
-            if (d->retry_after == 0) {
-                d->retry_after = 1;
-            }
-            return;
-        }
+    if (limits->minute != UG_OFF
+        && ug_minute_check(c, limits, cost, now_us, &new_tat, d))
+    {
+        return;
     }
 
     if (limits->month != UG_OFF
@@ -154,23 +175,12 @@ void
 ug_take_minute(ug_counter_t *c, const ug_limits_t *limits, uint64_t cost,
     uint64_t now_us, ug_decision_t *d)
 {
-    uint64_t  t, burst, tat, new_tat;
+    uint64_t  new_tat;
 
     ug_roll(c, now_us);
 
     if (limits->minute != UG_OFF) {
-        t = ug_interval(limits->minute);
-        burst = (uint64_t) limits->minute * t;
-        tat = c->tat_us > now_us ? c->tat_us : now_us;
-        new_tat = tat + cost * t;
-
-        if (new_tat - now_us > burst) {
-            ug_report(c, limits, now_us, d);
-            d->verdict = UG_RATE;
-            d->retry_after = ug_ceil_sec(new_tat - burst - now_us);
-            if (d->retry_after == 0) {
-                d->retry_after = 1;
-            }
+        if (ug_minute_check(c, limits, cost, now_us, &new_tat, d)) {
             return;
         }
 

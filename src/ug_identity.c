@@ -48,15 +48,30 @@ ug_id_strerror(int rc)
 }
 
 
+/* "anon:" and the first 12 bytes of the MAC in lower-case hex */
+static void
+ug_anon_format(const unsigned char *md, unsigned char *out)
+{
+    static const char  hex[] = "0123456789abcdef";
+
+    size_t             plen, i;
+
+    plen = sizeof(UG_ANON_PREFIX) - 1;
+    memcpy(out, UG_ANON_PREFIX, plen);
+
+    for (i = 0; i < 12; i++) {
+        out[plen + 2 * i] = (unsigned char) hex[md[i] >> 4];
+        out[plen + 2 * i + 1] = (unsigned char) hex[md[i] & 0x0f];
+    }
+}
+
+
 int
 ug_anon_owner(const unsigned char *salt, size_t salt_len,
     const unsigned char *addr, size_t addr_len, unsigned char *out)
 {
-    static const char  hex[] = "0123456789abcdef";
-
-    unsigned char      md[EVP_MAX_MD_SIZE];
-    unsigned int       md_len, i;
-    size_t             plen;
+    unsigned char  md[EVP_MAX_MD_SIZE];
+    unsigned int   md_len;
 
     md_len = 0;
 
@@ -66,13 +81,7 @@ ug_anon_owner(const unsigned char *salt, size_t salt_len,
         return -1;
     }
 
-    plen = sizeof(UG_ANON_PREFIX) - 1;
-    memcpy(out, UG_ANON_PREFIX, plen);
-
-    for (i = 0; i < 12; i++) {
-        out[plen + 2 * i] = (unsigned char) hex[md[i] >> 4];
-        out[plen + 2 * i + 1] = (unsigned char) hex[md[i] & 0x0f];
-    }
+    ug_anon_format(md, out);
 
     return 0;
 }
@@ -147,10 +156,8 @@ int
 ug_anon_owner_cached(ug_anon_t *anon, const unsigned char *addr,
     size_t addr_len, unsigned char *out)
 {
-    static const char  hex[] = "0123456789abcdef";
-
-    size_t             n, plen, i;
-    unsigned char      md[EVP_MAX_MD_SIZE];
+    size_t         n;
+    unsigned char  md[EVP_MAX_MD_SIZE];
 
     if (anon->addr_len && anon->addr_len == addr_len
         && memcmp(anon->addr, addr, addr_len) == 0)
@@ -168,13 +175,7 @@ ug_anon_owner_cached(ug_anon_t *anon, const unsigned char *addr,
         return -1;
     }
 
-    plen = sizeof(UG_ANON_PREFIX) - 1;
-    memcpy(out, UG_ANON_PREFIX, plen);
-
-    for (i = 0; i < 12; i++) {
-        out[plen + 2 * i] = (unsigned char) hex[md[i] >> 4];
-        out[plen + 2 * i + 1] = (unsigned char) hex[md[i] & 0x0f];
-    }
+    ug_anon_format(md, out);
 
     if (addr_len <= UG_ANON_ADDR_MAX) {
         memcpy(anon->addr, addr, addr_len);

@@ -1,9 +1,12 @@
-# ngx_http_usage_gate_module: build, demo and tests.
+# ngx_http_usage_gate_module: build, demo, tests and package.
 #
 #   make run     set up, build, start the example app and nginx on :8080
 #   make test    set up, build, run unit, fuzz-smoke and integration tests
 #
-# Both install what is missing first (scripts/setup.sh: apt-get, npm).
+# Each target installs what it needs and is missing first
+# (t/tools/setup.sh: apt-get, and npm for the test servers).  No tool flag
+# is computed when this file is read: variables that ask pkg-config are
+# expanded only when a recipe runs, after setup has installed the package.
 
 SHELL      := /bin/bash
 TOP        := $(CURDIR)
@@ -13,55 +16,62 @@ MODULE     := $(NGX_BUILD)/objs/ngx_http_usage_gate_module.so
 ASAN_BUILD := $(BUILD)/nginx-asan
 ASAN_MODULE := $(ASAN_BUILD)/objs/ngx_http_usage_gate_module.so
 PYTHON     := /usr/bin/python3
+TOOLS      := t/tools
 
 CC         ?= cc
 UG_CFLAGS  := -std=gnu99 -g -O1 -Wall -Wextra -Werror -Isrc
 UG_LIBS    := -ljansson -lcrypto -lcurl
-CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null || echo -lcheck)
+CHECK_LIBS  = $(shell pkg-config --libs check)
 
 UG_SRCS    = $(wildcard src/ug_*.c)
 UNIT_SRCS  = $(wildcard t/unit/check_*.c)
 UNIT_BINS  = $(patsubst t/unit/%.c,$(BUILD)/unit/%,$(UNIT_SRCS))
 
-.PHONY: all setup module run test unit integration fuzz fuzz-smoke asan \
-        bench clean
+.PHONY: all setup setup-build setup-run module run test unit integration \
+        fuzz fuzz-smoke asan bench deb clean
 
 all: module
 
 setup:
-	@scripts/setup.sh
+	@$(TOOLS)/setup.sh test
 
-module: setup
-	@scripts/build-module.sh $(NGX_BUILD)
+setup-build:
+	@$(TOOLS)/setup.sh build
 
-$(BUILD)/unit/%: t/unit/%.c $(UG_SRCS) $(wildcard src/*.h t/unit/*.h)
+setup-run:
+	@$(TOOLS)/setup.sh run
+
+module: setup-build
+	@$(TOOLS)/build-module.sh $(NGX_BUILD)
+
+$(BUILD)/unit/%: t/unit/%.c $(UG_SRCS) $(wildcard src/*.h t/unit/*.h) | setup
 	@mkdir -p $(dir $@)
 	$(CC) $(UG_CFLAGS) -It/unit -o $@ $< $(UG_SRCS) $(CHECK_LIBS) $(UG_LIBS)
 
 unit: setup $(UNIT_BINS)
-	@scripts/run-tests.sh unit $(UNIT_BINS)
+	@$(TOOLS)/run-tests.sh unit $(UNIT_BINS)
 
-integration: module
-	@UG_MODULE=$(MODULE) scripts/run-tests.sh integration
+integration: setup module
+	@UG_MODULE=$(MODULE) $(TOOLS)/run-tests.sh integration
 
 fuzz-smoke: setup
-	@scripts/fuzz.sh smoke
+	@$(TOOLS)/fuzz.sh smoke
 
 fuzz: setup
-	@scripts/fuzz.sh long
+	@$(TOOLS)/fuzz.sh long
 
-test: module $(UNIT_BINS)
-	@UG_MODULE=$(MODULE) scripts/run-tests.sh all $(UNIT_BINS)
+test: setup module $(UNIT_BINS)
+	@UG_MODULE=$(MODULE) $(TOOLS)/run-tests.sh all $(UNIT_BINS)
 
 asan: setup
-	@scripts/build-module.sh $(ASAN_BUILD) "-fsanitize=address -fno-omit-frame-pointer"
-	@UG_MODULE=$(ASAN_MODULE) UG_ASAN=1 scripts/run-tests.sh integration
+	@$(TOOLS)/build-module.sh $(ASAN_BUILD) "-fsanitize=address -fno-omit-frame-pointer"
+	@UG_MODULE=$(ASAN_MODULE) UG_ASAN=1 $(TOOLS)/run-tests.sh integration
 
-run: module
-	@UG_MODULE=$(MODULE) scripts/run-demo.sh
+run: setup-run module
+	@UG_MODULE=$(MODULE) $(TOOLS)/run-demo.sh
 
-bench: module
-	@UG_MODULE=$(MODULE) $(PYTHON) bench/bench.py
+bench: setup module
+	@UG_MODULE=$(MODULE) $(PYTHON) t/bench/bench.py
 
 clean:
 	rm -rf $(BUILD)

@@ -4,7 +4,7 @@ in front of the real example FastAPI app, all on loopback.
 Standard library only.  What it gives a test:
 
   free_port()                a free TCP port on 127.0.0.1
-  App                        examples/app.py under uvicorn on its own port
+  App                        t/app/app.py under uvicorn on its own port
   Nginx                      nginx in its own temp dir, from a template
   request() / ask()          one HTTP request from a chosen SOURCE address;
                              status, all headers (duplicates kept), JSON body
@@ -46,7 +46,8 @@ from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 TOP = os.path.dirname(os.path.dirname(HERE))
-EXAMPLES = os.path.join(TOP, "examples")
+EXAMPLES = os.path.join(TOP, "t", "app")
+DOCS = os.path.join(TOP, "docs")
 
 NGINX = "/usr/sbin/nginx"
 PYTHON = "/usr/bin/python3"
@@ -289,7 +290,7 @@ def user(uid: Optional[str] = None, plan: Optional[str] = None,
 # ---------------------------------------------------------------- the app
 
 class App:
-    """examples/app.py under uvicorn on 127.0.0.1:<port>."""
+    """t/app/app.py under uvicorn on 127.0.0.1:<port>."""
 
     def __init__(self, port: Optional[int] = None):
         self.port = port or free_port()

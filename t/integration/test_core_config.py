@@ -6,7 +6,7 @@ import os
 import re
 import unittest
 
-from harness import EXAMPLES, MODULE, GateTestCase, Nginx
+from harness import DOCS, MODULE, GateTestCase, Nginx
 
 BASE = """
     usage_gate_zone  usage:1m;            # ZONE
@@ -140,7 +140,7 @@ class CostWarning(GateTestCase):
 class DemoConfig(GateTestCase):
 
     def test_examples_nginx_conf_is_valid(self):
-        with open(os.path.join(EXAMPLES, "nginx.conf")) as f:
+        with open(os.path.join(DOCS, "nginx.conf")) as f:
             text = f.read()
         self.assertRegex(text, r"(?m)^load_module modules/"
                                r"ngx_http_usage_gate_module\.so;")

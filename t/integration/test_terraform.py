@@ -2,7 +2,7 @@
 module sends.
 
 The .tf files are converted to JSON with @cdktf/hcl2json (npm, installed in
-t/node_modules by scripts/setup.sh) and compared with src/ug_ddb.h: the key
+t/node_modules by t/tools/setup.sh) and compared with src/ug_ddb.h: the key
 schema with UG_DDB_ATTR_OWNER / UG_DDB_ATTR_MONTH, the IAM actions with
 UG_DDB_IAM_ACTIONS, which must in turn cover every UG_DDB_OP_* the module
 sends.  No terraform binary is needed.  Stdlib only.
@@ -76,10 +76,10 @@ class TerraformModule(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         if node() is None:
-            raise AssertionError("node is not installed (scripts/setup.sh)")
+            raise AssertionError("node is not installed (t/tools/setup.sh)")
         if not os.path.isdir(HCL2JSON):
             raise AssertionError(
-                f"{HCL2JSON} is missing: run scripts/setup.sh "
+                f"{HCL2JSON} is missing: run t/tools/setup.sh "
                 "(npm install in t/)")
 
         paths = [os.path.join(TF_DIR, f) for f in TF_FILES]

@@ -10,7 +10,7 @@
 
 set -eu
 
-top=$(cd "$(dirname "$0")/.." && pwd)
+top=$(cd "$(dirname "$0")/../.." && pwd)
 mkdir -p "$1"
 bdir=$(cd "$1" && pwd)
 extra=${2:-}
@@ -21,8 +21,9 @@ if [ ! -f "$src/conf_flags" ]; then
     exit 1
 fi
 
-stamp=$( (cd "$top" && ls config ngx_http_usage_gate_*.[ch] src/ug_*.[ch]; \
-          echo "$extra") | cksum | cut -d' ' -f1)
+# configure again when the addon file, the set of sources or the flags change
+stamp=$( (cd "$top" && cat config && ls ngx_http_usage_gate_module.c \
+          src/ug_*.[ch] src/nginx/*.[ch]; echo "$extra") | cksum | cut -d' ' -f1)
 
 if [ ! -f "$bdir/objs/Makefile" ] || [ "$(cat "$bdir/.stamp" 2>/dev/null)" != "$stamp" ]; then
     rm -rf "$bdir"

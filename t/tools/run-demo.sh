@@ -3,11 +3,11 @@
 # the stock /usr/sbin/nginx with the usage gate on 127.0.0.1:8080, in the
 # foreground.  Ctrl-C stops both.
 #
-# usage: UG_MODULE=/path/to/ngx_http_usage_gate_module.so scripts/run-demo.sh
+# usage: UG_MODULE=/path/to/ngx_http_usage_gate_module.so t/tools/run-demo.sh
 
 set -u
 
-top=$(cd "$(dirname "$0")/.." && pwd)
+top=$(cd "$(dirname "$0")/../.." && pwd)
 module=${UG_MODULE:-$top/build/nginx/objs/ngx_http_usage_gate_module.so}
 python=/usr/bin/python3
 nginx=/usr/sbin/nginx
@@ -38,7 +38,7 @@ done
 prefix=$(mktemp -d /tmp/ug-demo.XXXXXX)
 chmod 755 "$prefix"
 mkdir -p "$prefix/tmp" "$prefix/logs"
-sed "s|^load_module .*;|load_module $module;|" "$top/examples/nginx.conf" \
+sed "s|^load_module .*;|load_module $module;|" "$top/docs/nginx.conf" \
     > "$prefix/nginx.conf"
 
 app_pid=
@@ -61,7 +61,7 @@ trap 'stop' EXIT
 "$nginx" -t -q -p "$prefix" -c nginx.conf -e stderr \
     || die "nginx -t failed for $prefix/nginx.conf"
 
-"$python" -m uvicorn app:app --app-dir "$top/examples" \
+"$python" -m uvicorn app:app --app-dir "$top/t/app" \
     --host 127.0.0.1 --port "$app_port" --log-level warning &
 app_pid=$!
 

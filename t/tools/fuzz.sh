@@ -1,5 +1,5 @@
 #!/bin/bash
-# Builds and runs every libFuzzer target fuzz/fuzz_*.c.
+# Builds and runs every libFuzzer target t/fuzz/fuzz_*.c.
 #
 # usage: fuzz.sh smoke|long [NAME...]     (NAME: jwt, state, ... ; default all)
 #
@@ -8,8 +8,8 @@
 #
 # Each target is built with clang -fsanitize=fuzzer,address,undefined
 # against all of src/*.c into build/fuzz/, and run on a copy of its seed
-# corpus fuzz/corpus/NAME/ (if any) in a temporary directory, so the seeds
-# in the repository stay as they are; fuzz/fuzz_NAME.dict, if present, is
+# corpus t/fuzz/corpus/NAME/ (if any) in a temporary directory, so the seeds
+# in the repository stay as they are; t/t/fuzz/fuzz_NAME.dict, if present, is
 # given as a libFuzzer dictionary.  A target passes when the fuzzer
 # found nothing; otherwise the input that broke it is kept under
 # build/fuzz/artifacts/NAME/ and shown.  The last line is
@@ -17,7 +17,7 @@
 
 set -u
 
-top=$(cd "$(dirname "$0")/.." && pwd)
+top=$(cd "$(dirname "$0")/../.." && pwd)
 mode=${1:-smoke}
 [ $# -gt 0 ] && shift
 
@@ -40,16 +40,16 @@ failed=0
 targets=()
 if [ $# -gt 0 ]; then
     for name in "$@"; do
-        targets+=("$top/fuzz/fuzz_$name.c")
+        targets+=("$top/t/fuzz/fuzz_$name.c")
     done
 else
-    for src in "$top"/fuzz/fuzz_*.c; do
+    for src in "$top"/t/fuzz/fuzz_*.c; do
         [ -f "$src" ] && targets+=("$src")
     done
 fi
 
 if [ ${#targets[@]} -eq 0 ]; then
-    echo "fuzz: no fuzz/fuzz_*.c targets"
+    echo "fuzz: no t/fuzz/fuzz_*.c targets"
 fi
 
 for src in "${targets[@]}"; do
@@ -81,13 +81,13 @@ for src in "${targets[@]}"; do
     work=$(mktemp -d /tmp/ug-fuzz-"$name".XXXXXX)
     mkdir -p "$work/corpus"
 
-    if [ -d "$top/fuzz/corpus/$name" ]; then
-        cp -R "$top/fuzz/corpus/$name/." "$work/corpus/"
+    if [ -d "$top/t/fuzz/corpus/$name" ]; then
+        cp -R "$top/t/fuzz/corpus/$name/." "$work/corpus/"
     fi
 
     dict=
-    if [ -f "$top/fuzz/$base.dict" ]; then
-        dict=-dict=$top/fuzz/$base.dict
+    if [ -f "$top/t/fuzz/$base.dict" ]; then
+        dict=-dict=$top/t/fuzz/$base.dict
     fi
 
     echo "fuzz $name: running ${secs}s on $(ls "$work/corpus" | wc -l) seeds"

@@ -19,7 +19,7 @@ front server, proxy, the upstream `return 200` server, back.  Kernel
 time (most of the real cost on loopback) is not in these counts, so
 the percentages overstate the gate's share of the wall-clock time.
 
-  /usr/bin/python3 bench/profile.py [-n REQUESTS] [--rows one,anon,...]
+  /usr/bin/python3 t/bench/profile.py [-n REQUESTS] [--rows one,anon,...]
                                     [--keep] [--update-doc]
 
 Needs valgrind (callgrind_control, callgrind_annotate).  About a minute.
@@ -229,7 +229,7 @@ def main() -> int:
                    "compiler inlined are counted in their callers.")
     stamp = datetime.datetime.now(datetime.timezone.utc).strftime(
         "%Y-%m-%d %H:%M UTC")
-    block = (f"Run {stamp}, `/usr/bin/python3 bench/profile.py -n {args.n}` "
+    block = (f"Run {stamp}, `/usr/bin/python3 t/bench/profile.py -n {args.n}` "
              f"(valgrind {valgrind_version()}, module built -O2):\n\n"
              + "\n".join(out))
     print()

@@ -82,7 +82,7 @@ import time
 from typing import Callable, Dict, List, Optional, Tuple
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-TOP = os.path.dirname(HERE)
+TOP = os.path.dirname(os.path.dirname(HERE))
 WRK_DIR = os.path.join(HERE, "wrk")
 DOC = os.path.join(TOP, "docs", "benchmarks.md")
 OUT_DIR = os.path.join(TOP, "build", "bench")
@@ -1345,7 +1345,7 @@ def main() -> int:
     env = " ".join(f"{k}={v}" for k, v in sorted(os.environ.items())
                    if k.startswith("UG_BENCH_"))
     cmd = (f"{env + ' ' if env else ''}UG_MODULE={mod} /usr/bin/python3 "
-           f"bench/bench.py{' --update-doc' if args.update_doc else ''}")
+           f"t/bench/bench.py{' --update-doc' if args.update_doc else ''}")
     notes = machine_notes() + [
         quiet,
         f"load average before {' '.join(load0)}, after {' '.join(load1)} "

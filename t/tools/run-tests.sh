@@ -6,7 +6,7 @@
 
 set -u
 
-top=$(cd "$(dirname "$0")/.." && pwd)
+top=$(cd "$(dirname "$0")/../.." && pwd)
 what=$1
 shift
 
@@ -60,8 +60,8 @@ integration)
     ;;
 all)
     run_unit "$@"
-    if [ -x "$top/scripts/fuzz.sh" ]; then
-        run_counted fuzz "$top/scripts/fuzz.sh" smoke
+    if [ -x "$top/t/tools/fuzz.sh" ]; then
+        run_counted fuzz "$top/t/tools/fuzz.sh" smoke
     fi
     run_counted integration /usr/bin/python3 "$top/t/integration/run.py"
     ;;

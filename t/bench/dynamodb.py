@@ -17,7 +17,7 @@ DynamoDB ones, the UpdateItem calls per allowed request (from the metrics
 endpoint, after a sync).
 
 usage: UG_MODULE=.../ngx_http_usage_gate_module.so /usr/bin/python3 \\
-           bench/dynamodb.py [SECONDS]
+           t/bench/dynamodb.py [SECONDS]
 """
 
 import json
@@ -28,7 +28,7 @@ import sys
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(os.path.dirname(HERE), "t", "integration"))
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), "integration"))
 
 from harness import Nginx, free_port, request        # noqa: E402
 from test_dynamodb import Dynalite                    # noqa: E402

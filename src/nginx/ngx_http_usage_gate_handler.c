@@ -668,85 +668,6 @@ ngx_http_usage_gate_upstream_headers(ngx_http_request_t *r,
 }
 
 
-/*
- * The header names the module adds, lower-cased and hashed once per
- * worker: names are string constants, so their address is their key.
- * Request headers need both (proxy_set_header overrides are looked up by
- * them); response headers need neither, only a hash that is not 0.
- */
-typedef struct {
-    const char                   *name;
-    size_t                        len;
-    ngx_uint_t                    hash;
-    u_char                        lowcase[32];
-} ngx_http_usage_gate_name_t;
-
-
-static ngx_http_usage_gate_name_t  ngx_http_usage_gate_names[16];
-
-
-ngx_int_t
-ngx_http_usage_gate_add_header(ngx_http_request_t *r, ngx_list_t *list,
-    char *name, u_char *value, size_t len)
-{
-    ngx_uint_t                   i;
-    ngx_table_elt_t             *h;
-    ngx_http_usage_gate_name_t  *n;
-
-    h = ngx_list_push(list);
-    if (h == NULL) {
-        return NGX_ERROR;
-    }
-
-    h->value.data = value;
-    h->value.len = len;
-
-    for (i = 0; i < sizeof(ngx_http_usage_gate_names)
-                    / sizeof(ngx_http_usage_gate_names[0]); i++)
-    {
-        n = &ngx_http_usage_gate_names[i];
-
-        if (n->name == name) {
-            goto found;
-        }
-
-        if (n->name == NULL) {
-            n->len = ngx_strlen(name);
-
-            if (n->len > sizeof(n->lowcase)) {
-                break;
-            }
-
-            n->hash = ngx_hash_strlow(n->lowcase, (u_char *) name, n->len);
-            n->name = name;
-            goto found;
-        }
-    }
-
-    /* not memoized: a name too long or too many names */
-    h->key.data = (u_char *) name;
-    h->key.len = ngx_strlen(name);
-
-    h->lowcase_key = ngx_pnalloc(r->pool, h->key.len);
-    if (h->lowcase_key == NULL) {
-        return NGX_ERROR;
-    }
-
-    h->hash = ngx_hash_strlow(h->lowcase_key, h->key.data, h->key.len);
-
-    return NGX_OK;
-
-found:
-
-    h->key.data = (u_char *) name;
-    h->key.len = n->len;
-    h->lowcase_key = n->lowcase;
-    h->hash = n->hash ? n->hash : 1;
-
-    return NGX_OK;
-}
-
-
 static ngx_int_t
 ngx_http_usage_gate_deny(ngx_http_request_t *r,
     ngx_http_usage_gate_loc_conf_t *lcf, ngx_http_usage_gate_ctx_t *ctx)
@@ -907,51 +828,6 @@ ngx_http_usage_gate_send_json(ngx_http_request_t *r, ngx_uint_t status,
                                          len));
 
     return NGX_DONE;
-}
-
-
-/*
- * Sends a whole response from memory; returns what a content handler
- * returns.
- */
-ngx_int_t
-ngx_http_usage_gate_output(ngx_http_request_t *r, ngx_uint_t status,
-    ngx_str_t *type, u_char *body, size_t len)
-{
-    ngx_int_t     rc;
-    ngx_buf_t    *b;
-    ngx_chain_t   out;
-
-    r->headers_out.status = status;
-    r->headers_out.content_type = *type;
-    r->headers_out.content_type_len = type->len;
-    r->headers_out.content_length_n = len;
-
-    if (len == 0 || r->method == NGX_HTTP_HEAD) {
-        r->header_only = 1;
-    }
-
-    rc = ngx_http_send_header(r);
-
-    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
-        return rc;
-    }
-
-    b = ngx_calloc_buf(r->pool);
-    if (b == NULL) {
-        return NGX_ERROR;
-    }
-
-    b->pos = body;
-    b->last = body + len;
-    b->memory = 1;
-    b->last_buf = (r == r->main) ? 1 : 0;
-    b->last_in_chain = 1;
-
-    out.buf = b;
-    out.next = NULL;
-
-    return ngx_http_output_filter(r, &out);
 }
 
 

@@ -11,6 +11,7 @@
 #include <ngx_http.h>
 
 #include "ngx_http_usage_gate_jwt.h"
+#include "ngx_http_usage_gate_util.h"
 #include "ngx_http_usage_gate_zone.h"
 #include "ug_decide.h"
 #include "ug_identity.h"
@@ -131,12 +132,6 @@ extern ngx_module_t  ngx_http_usage_gate_module;
 ngx_int_t ngx_http_usage_gate_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_usage_gate_filter_init(ngx_conf_t *cf);
 ngx_http_usage_gate_ctx_t *ngx_http_usage_gate_get_ctx(ngx_http_request_t *r);
-ngx_int_t ngx_http_usage_gate_output(ngx_http_request_t *r,
-    ngx_uint_t status, ngx_str_t *type, u_char *body, size_t len);
-ngx_int_t ngx_http_usage_gate_add_header(ngx_http_request_t *r,
-    ngx_list_t *list, char *name, u_char *value, size_t len);
-char *ngx_http_usage_gate_read_file(ngx_conf_t *cf, ngx_str_t *name,
-    size_t max, ngx_str_t *text);
 char *ngx_http_usage_gate_metrics(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 char *ngx_http_usage_gate_admin(ngx_conf_t *cf, ngx_command_t *cmd,

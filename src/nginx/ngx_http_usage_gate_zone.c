@@ -37,17 +37,6 @@ static void ngx_http_usage_gate_zone_carry(ngx_http_usage_gate_zone_t *zone,
     ngx_shm_zone_t *shm_zone);
 
 
-uint64_t
-ngx_http_usage_gate_now_us(void)
-{
-    ngx_time_t  *tp;
-
-    tp = ngx_timeofday();
-
-    return (uint64_t) tp->sec * 1000000 + (uint64_t) tp->msec * 1000;
-}
-
-
 ngx_shm_zone_t *
 ngx_http_usage_gate_zone_add(ngx_conf_t *cf, ngx_str_t *name, size_t size)
 {

@@ -11,6 +11,7 @@
 #include <ngx_core.h>
 #include <ngx_event.h>
 
+#include "ngx_http_usage_gate_util.h"
 #include "ug_decide.h"
 #include "ug_identity.h"
 #include "ug_plan.h"
@@ -218,8 +219,6 @@ ngx_int_t ngx_http_usage_gate_zone_update(ngx_http_usage_gate_zone_t *zone,
 
 void ngx_http_usage_gate_zone_count(ngx_http_usage_gate_zone_t *zone,
     ngx_int_t plan, ngx_uint_t result);
-
-uint64_t ngx_http_usage_gate_now_us(void);
 
 /* in ngx_http_usage_gate_state.c */
 ngx_int_t ngx_http_usage_gate_state_load(ngx_http_usage_gate_zone_t *zone,

@@ -1,0 +1,32 @@
+/*
+ * Small nginx helpers shared by the glue files; they depend on nothing
+ * else of the module's.
+ */
+
+#ifndef NGX_HTTP_USAGE_GATE_UTIL_H
+#define NGX_HTTP_USAGE_GATE_UTIL_H
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+
+/* nginx's cached time, in microseconds since the epoch */
+uint64_t ngx_http_usage_gate_now_us(void);
+
+/* Sends a whole response from memory; returns what a content handler
+ * returns. */
+ngx_int_t ngx_http_usage_gate_output(ngx_http_request_t *r,
+    ngx_uint_t status, ngx_str_t *type, u_char *body, size_t len);
+
+/* Appends "name: value" to a header list; name must be a string constant
+ * (its address memoizes its lower-cased form and hash). */
+ngx_int_t ngx_http_usage_gate_add_header(ngx_http_request_t *r,
+    ngx_list_t *list, char *name, u_char *value, size_t len);
+
+/* Reads a file named in the directive being parsed (at most max bytes,
+ * relative to the prefix) into the configuration pool, NUL-terminated. */
+char *ngx_http_usage_gate_read_file(ngx_conf_t *cf, ngx_str_t *name,
+    size_t max, ngx_str_t *text);
+
+#endif /* NGX_HTTP_USAGE_GATE_UTIL_H */

@@ -366,3 +366,64 @@ ug_fmt_detail(char *buf, size_t size, const char *msg, size_t len)
 
     return n;
 }
+
+
+static size_t
+ug_log_escape_len(unsigned char c)
+{
+    if (c == '"' || c == '\\') {
+        return 2;
+    }
+
+    return (c < 0x20 || c > 0x7e) ? 4 : 1;
+}
+
+
+size_t
+ug_log_escape(char *dst, size_t size, const unsigned char *src, size_t len)
+{
+    size_t                    i, n, total, room;
+    unsigned char             c;
+    static const char         hex[] = "0123456789abcdef";
+
+    total = 0;
+
+    for (i = 0; i < len; i++) {
+        total += ug_log_escape_len(src[i]);
+    }
+
+    /* a value that does not fit is cut between two escapes, with room
+     * kept for the "..." that says so */
+    room = (total <= size) ? size : (size >= 3 ? size - 3 : 0);
+
+    n = 0;
+
+    for (i = 0; i < len; i++) {
+        c = src[i];
+
+        if (n + ug_log_escape_len(c) > room) {
+            break;
+        }
+
+        if (c == '"' || c == '\\') {
+            dst[n++] = '\\';
+            dst[n++] = (char) c;
+
+        } else if (c < 0x20 || c > 0x7e) {
+            dst[n++] = '\\';
+            dst[n++] = 'x';
+            dst[n++] = hex[c >> 4];
+            dst[n++] = hex[c & 0xf];
+
+        } else {
+            dst[n++] = (char) c;
+        }
+    }
+
+    if (i < len && size >= 3) {
+        memcpy(dst + n, "...", 3);
+        n += 3;
+    }
+
+    return n;
+}

@@ -51,4 +51,16 @@ size_t ug_fmt_detail(char *buf, size_t size, const char *msg, size_t len);
  */
 size_t ug_json_escape(char *dst, size_t size, const char *src, size_t len);
 
+/*
+ * A value for an error-log line, where it stands between double quotes:
+ * '"' and '\\' are escaped with a backslash and any byte outside
+ * printable ASCII becomes \xNN, so that an owner id, a plan or a claim
+ * can never end the quoted field early or forge the rest of a line for
+ * a log parser.  dst needs 4 * len bytes at most; if it is smaller the
+ * value is cut (never in the middle of an escape) and "..." marks the
+ * cut.  Returns the length written; dst is not NUL-terminated.
+ */
+size_t ug_log_escape(char *dst, size_t size, const unsigned char *src,
+    size_t len);
+
 #endif /* UG_FMT_H */

@@ -679,6 +679,63 @@ START_TEST(test_json_escape_random)
 END_TEST
 
 
+START_TEST(test_log_escape)
+{
+    char            buf[64];
+    char            big[4 * 256];
+    size_t          n, size, i;
+    unsigned char   all[256];
+
+    n = ug_log_escape(buf, sizeof(buf), (const unsigned char *) "alice", 5);
+    ck_assert_uint_eq(n, 5);
+    ck_assert_int_eq(memcmp(buf, "alice", 5), 0);
+
+    n = ug_log_escape(buf, sizeof(buf),
+                      (const unsigned char *) "ev\"il\\x", 7);
+    ck_assert_uint_eq(n, 9);
+    ck_assert_int_eq(memcmp(buf, "ev\\\"il\\\\x", 9), 0);
+
+    n = ug_log_escape(buf, sizeof(buf),
+                      (const unsigned char *) "a\nb\x7f\xff", 5);
+    ck_assert_uint_eq(n, 14);
+    ck_assert_int_eq(memcmp(buf, "a\\x0ab\\x7f\\xff", 14), 0);
+
+    /* every byte value: the output is printable ASCII, and a quote never
+     * stands without the backslash before it */
+    for (i = 0; i < 256; i++) {
+        all[i] = (unsigned char) i;
+    }
+
+    n = ug_log_escape(big, sizeof(big), all, 256);
+    ck_assert_uint_le(n, sizeof(big));
+
+    for (i = 0; i < n; i++) {
+        ck_assert(big[i] >= 0x20 && big[i] <= 0x7e);
+
+        if (big[i] == '"') {
+            ck_assert(i > 0 && big[i - 1] == '\\');
+        }
+    }
+
+    /* too small: cut between two escapes, marked, never past size */
+    for (size = 0; size < 16; size++) {
+        memset(buf, UG_CANARY, sizeof(buf));
+        n = ug_log_escape(buf, size, (const unsigned char *) "\"\"\"\"\"\"",
+                          6);
+        ck_assert_uint_le(n, size);
+        ck_assert_int_eq((unsigned char) buf[size], UG_CANARY);
+
+        if (size >= 12) {
+            ck_assert_uint_eq(n, 12);
+
+        } else if (size >= 3) {
+            ck_assert_int_eq(memcmp(buf + n - 3, "...", 3), 0);
+            ck_assert_uint_eq((n - 3) % 2, 0);
+        }
+    }
+}
+END_TEST
+
 static Suite *
 fmt_suite(void)
 {
@@ -699,6 +756,7 @@ fmt_suite(void)
     tcase_add_test(tc, test_detail);
     tcase_add_test(tc, test_json_escape_table);
     tcase_add_test(tc, test_json_escape_random);
+    tcase_add_test(tc, test_log_escape);
 
     suite_add_tcase(s, tc);
 

@@ -49,6 +49,14 @@ int
 ug_plan_add(ug_plan_table_t *t, const char *name, size_t len,
     const ug_limits_t *limits)
 {
+    return ug_plan_add_overage(t, name, len, limits, 0);
+}
+
+
+int
+ug_plan_add_overage(ug_plan_table_t *t, const char *name, size_t len,
+    const ug_limits_t *limits, int64_t overage)
+{
     ug_plan_t  *plan;
     size_t      k;
 
@@ -66,6 +74,11 @@ ug_plan_add(ug_plan_table_t *t, const char *name, size_t len,
         return UG_PLAN_DUPLICATE;
     }
 
+    /* a band is counted from the included month: there must be one */
+    if (overage != 0 && limits->month == UG_OFF) {
+        return UG_PLAN_OVERAGE;
+    }
+
     if (t->n == UG_PLANS_MAX) {
         return UG_PLAN_TOO_MANY;
     }
@@ -79,6 +92,7 @@ ug_plan_add(ug_plan_table_t *t, const char *name, size_t len,
     plan->name[len] = '\0';
     plan->len = len;
     plan->limits = *limits;
+    plan->overage = overage < 0 ? UG_OFF : overage;
 
     return (int) t->n++;
 }
@@ -146,6 +160,22 @@ ug_parse_limit(const char *p, size_t len, int64_t *out)
 }
 
 
+int
+ug_parse_overage(const char *p, size_t len, int64_t *out)
+{
+    if (len == 9 && memcmp(p, "unlimited", 9) == 0) {
+        *out = UG_OFF;
+        return 0;
+    }
+
+    if (len == 3 && memcmp(p, "off", 3) == 0) {
+        return -1;
+    }
+
+    return ug_parse_limit(p, len, out);
+}
+
+
 const char *
 ug_plan_strerror(int rc)
 {
@@ -156,6 +186,8 @@ ug_plan_strerror(int rc)
         return "the plan is already defined";
     case UG_PLAN_TOO_MANY:
         return "too many plans (at most 32)";
+    case UG_PLAN_OVERAGE:
+        return "an overage band needs a monthly quota (month=N)";
     default:
         return "ok";
     }

@@ -1,5 +1,6 @@
 /*
- * The plan table: each plan's monthly quota and per-minute cap.
+ * The plan table: each plan's monthly quota, overage band and per-minute
+ * cap.
  */
 
 #ifndef UG_PLAN_H
@@ -28,6 +29,9 @@ typedef struct {
     char         name[UG_PLAN_NAME_MAX + 1];    /* lower case */
     size_t       len;
     ug_limits_t  limits;
+    int64_t      overage;   /* units past limits.month still allowed
+                               (billed as overage): 0, N, or UG_OFF for
+                               unlimited */
 } ug_plan_t;
 
 
@@ -41,13 +45,18 @@ enum {
     UG_PLAN_OK = 0,
     UG_PLAN_BAD_NAME = -1,      /* empty, too long, or not [a-z0-9_-] */
     UG_PLAN_DUPLICATE = -2,
-    UG_PLAN_TOO_MANY = -3
+    UG_PLAN_TOO_MANY = -3,
+    UG_PLAN_OVERAGE = -4        /* an overage band without month=N */
 };
 
 
 /* Adds a plan; returns its index or a negative UG_PLAN_* code. */
 int ug_plan_add(ug_plan_table_t *t, const char *name, size_t len,
     const ug_limits_t *limits);
+
+/* ug_plan_add with an overage band (0: none, UG_OFF: unlimited). */
+int ug_plan_add_overage(ug_plan_table_t *t, const char *name, size_t len,
+    const ug_limits_t *limits, int64_t overage);
 
 /* The seed's table: free 20/30, pro off/120, team off/300, enterprise
  * off/600. */
@@ -61,6 +70,13 @@ int ug_plan_find(const ug_plan_table_t *t, const char *name, size_t len);
  * sign or spaces.  Returns 0 or -1.
  */
 int ug_parse_limit(const char *p, size_t len, int64_t *out);
+
+/*
+ * Parses an overage band, "N" (as ug_parse_limit) or "unlimited" (into
+ * UG_OFF).  "off" is refused: it would read as both "no band" and "no
+ * limit".  Returns 0 or -1.
+ */
+int ug_parse_overage(const char *p, size_t len, int64_t *out);
 
 /* Returns a static message saying why ug_plan_add failed. */
 const char *ug_plan_strerror(int rc);

@@ -6,7 +6,7 @@
 #include "ug_time.h"
 
 
-static int64_t
+int64_t
 ug_floor_div(int64_t a, int64_t b)
 {
     int64_t  q;
@@ -21,7 +21,7 @@ ug_floor_div(int64_t a, int64_t b)
 }
 
 
-static int64_t
+int64_t
 ug_days_from_civil(int64_t y, int m, int d)
 {
     int64_t   era, yoe, doy, doe;
@@ -36,8 +36,8 @@ ug_days_from_civil(int64_t y, int m, int d)
 }
 
 
-static void
-ug_civil_from_days(int64_t z, int64_t *year, int *month)
+void
+ug_civil_from_days(int64_t z, int64_t *year, int *month, int *day)
 {
     int64_t  era, doe, yoe, doy, mp, y;
     int      m;
@@ -53,6 +53,7 @@ ug_civil_from_days(int64_t z, int64_t *year, int *month)
 
     *year = y + (m <= 2);
     *month = m;
+    *day = (int) (doy - (153 * mp + 2) / 5 + 1);
 }
 
 
@@ -60,9 +61,9 @@ int32_t
 ug_month_index(int64_t unix_sec)
 {
     int64_t  year;
-    int      month;
+    int      month, day;
 
-    ug_civil_from_days(ug_floor_div(unix_sec, 86400), &year, &month);
+    ug_civil_from_days(ug_floor_div(unix_sec, 86400), &year, &month, &day);
 
     return (int32_t) (year * 12 + (month - 1));
 }

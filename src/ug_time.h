@@ -24,6 +24,15 @@ int64_t ug_month_reset_seconds(int64_t unix_sec);
 /* Days in a month, month 1..12; leap years per the Gregorian rules. */
 int ug_days_in_month(int64_t year, int month);
 
+/* Days since 1970-01-01 of a proleptic Gregorian date (m 1..12). */
+int64_t ug_days_from_civil(int64_t y, int m, int d);
+
+/* The date of a day counted from 1970-01-01 (negative before it). */
+void ug_civil_from_days(int64_t days, int64_t *year, int *month, int *day);
+
+/* a / b rounded towards minus infinity; b > 0. */
+int64_t ug_floor_div(int64_t a, int64_t b);
+
 /* Writes "YYYY-MM" and a NUL; buf must hold UG_MONTH_KEY_LEN + 1 bytes. */
 #define UG_MONTH_KEY_LEN  7
 size_t ug_month_key(int32_t month_index, char *buf);

@@ -1,7 +1,8 @@
 /*
  * The decision: the GCRA per-minute cap (burst, refill, Retry-After, no
- * double burst across a calendar minute), the calendar-month quota, and
- * what a denial leaves alone.
+ * double burst across a calendar minute, the bucket's fill), the
+ * calendar-month and anchored-cycle quota, the overage band, and what a
+ * denial leaves alone.
  */
 
 #include <stdint.h>
@@ -983,6 +984,385 @@ START_TEST(test_give_minute)
 }
 END_TEST
 
+static ug_verdict_t
+go_terms(ug_counter_t *c, const ug_limits_t *l, int64_t overage, int anchor,
+    uint64_t cost, uint64_t now, ug_decision_t *d)
+{
+    ug_terms_t  terms;
+
+    terms.overage = overage;
+    terms.anchor = anchor;
+
+    memset(d, 0x5a, sizeof(*d));
+    ug_decide_terms(c, l, &terms, cost, now, d);
+
+    return d->verdict;
+}
+
+
+/* month=10 overage=5: 15 calls pass, the last 5 flagged, then 402. */
+START_TEST(test_overage_band)
+{
+    ug_counter_t   c, before;
+    ug_decision_t  d;
+    ug_limits_t    l;
+    int            i;
+
+    memset(&c, 0, sizeof(c));
+    l = lim(10, UG_OFF);
+
+    for (i = 1; i <= 15; i++) {
+        ck_assert_int_eq(go_terms(&c, &l, 5, 0, 1, T0 + i * SEC, &d),
+                         UG_ALLOWED);
+        ck_assert_uint_eq(d.month_used, i);
+        ck_assert_uint_eq(d.overage, i > 10 ? i - 10 : 0);
+        /* RateLimit describes the hard limit: where the 402s begin */
+        ck_assert_int_eq(d.month_limit, 15);
+        ck_assert_uint_eq(d.month_remaining, 15 - i);
+    }
+
+    before = c;
+    ck_assert_int_eq(go_terms(&c, &l, 5, 0, 1, T0 + 20 * SEC, &d), UG_QUOTA);
+    ck_assert_uint_eq(d.month_used, 15);
+    ck_assert_uint_eq(d.overage, 5);
+    ck_assert_uint_eq(d.month_remaining, 0);
+    ck_assert_uint_eq(d.retry_after, d.month_reset);
+    ck_assert_uint_eq(d.month_reset,
+                      (uint64_t) ug_month_reset_seconds(
+                          (int64_t) ((T0 + 20 * SEC) / SEC)));
+    ck_assert(memcmp(&c, &before, sizeof(c)) == 0);
+
+    /* the same counter without the band is already past its quota */
+    ck_assert_int_eq(go(&c, &l, 1, T0 + 21 * SEC, &d), UG_QUOTA);
+    ck_assert_int_eq(d.month_limit, 10);
+    ck_assert_uint_eq(d.overage, 5);
+
+    /* a cost that would cross the band's end is refused whole */
+    memset(&c, 0, sizeof(c));
+    ck_assert_int_eq(go_terms(&c, &l, 5, 0, 14, T0, &d), UG_ALLOWED);
+    ck_assert_uint_eq(d.overage, 4);
+    ck_assert_int_eq(go_terms(&c, &l, 5, 0, 2, T0 + SEC, &d), UG_QUOTA);
+    ck_assert_uint_eq(d.month_used, 14);
+    ck_assert_int_eq(go_terms(&c, &l, 5, 0, 1, T0 + SEC, &d), UG_ALLOWED);
+    ck_assert_uint_eq(d.overage, 5);
+
+    /* the band resets with the month */
+    ck_assert_int_eq(go_terms(&c, &l, 5, 0, 1, at(2025, 10, 1, 0, 0, 0), &d),
+                     UG_ALLOWED);
+    ck_assert_uint_eq(d.month_used, 1);
+    ck_assert_uint_eq(d.overage, 0);
+}
+END_TEST
+
+
+/* overage=unlimited: never a 402 for the quota, overage keeps counting. */
+START_TEST(test_overage_unlimited)
+{
+    ug_counter_t   c;
+    ug_decision_t  d;
+    ug_limits_t    l;
+    int            i;
+
+    memset(&c, 0, sizeof(c));
+    l = lim(10, UG_OFF);
+
+    for (i = 1; i <= 1000; i++) {
+        ug_expect(go_terms(&c, &l, UG_OFF, 0, 3, T0 + i * SEC, &d)
+                  == UG_ALLOWED, "call %d denied", i);
+        ug_expect(d.overage == (3 * (uint64_t) i > 10 ? 3 * (uint64_t) i - 10
+                                                      : 0),
+                  "call %d: overage %llu", i, (unsigned long long) d.overage);
+        ug_expect(d.month_limit == UG_OFF && d.month_remaining == 0,
+                  "call %d: a hard limit reported", i);
+    }
+
+    /* the minute cap still applies */
+    l = lim(10, 2);
+    memset(&c, 0, sizeof(c));
+    ck_assert_int_eq(go_terms(&c, &l, UG_OFF, 0, 1, T0, &d), UG_ALLOWED);
+    ck_assert_int_eq(go_terms(&c, &l, UG_OFF, 0, 1, T0, &d), UG_ALLOWED);
+    ck_assert_int_eq(go_terms(&c, &l, UG_OFF, 0, 1, T0, &d), UG_RATE);
+}
+END_TEST
+
+
+START_TEST(test_hard_limit)
+{
+    ug_limits_t  l;
+    ug_terms_t   t;
+
+    l = lim(10, 5);
+    t.anchor = 0;
+
+    ck_assert_int_eq(ug_month_hard_limit(&l, NULL), 10);
+    t.overage = 0;
+    ck_assert_int_eq(ug_month_hard_limit(&l, &t), 10);
+    t.overage = 5000;
+    ck_assert_int_eq(ug_month_hard_limit(&l, &t), 5010);
+    t.overage = UG_OFF;
+    ck_assert_int_eq(ug_month_hard_limit(&l, &t), UG_OFF);
+    t.overage = -7;                 /* not a band: as none */
+    ck_assert_int_eq(ug_month_hard_limit(&l, &t), 10);
+    t.overage = UG_LIMIT_MAX;
+    l.month = UG_LIMIT_MAX;
+    ck_assert_int_eq(ug_month_hard_limit(&l, &t), 2 * UG_LIMIT_MAX);
+
+    /* no monthly quota: no band either */
+    l = lim(UG_OFF, 5);
+    t.overage = 5;
+    ck_assert_int_eq(ug_month_hard_limit(&l, &t), UG_OFF);
+}
+END_TEST
+
+
+/*
+ * No terms, NULL terms and all-zero terms decide exactly as ug_decide,
+ * over random calls, costs and limits spanning month ends; without a
+ * band no allowed call is overage (a lowered limit can leave a counter
+ * above it: its denials report by how much).
+ */
+START_TEST(test_terms_zero_same)
+{
+    ug_counter_t   a, b, z;
+    ug_decision_t  da, db, dz;
+    ug_limits_t    l;
+    ug_terms_t     zero;
+    uint64_t       state, now, cost;
+    int            i;
+
+    memset(&a, 0, sizeof(a));
+    b = a;
+    z = a;
+    memset(&zero, 0, sizeof(zero));
+    state = 0x0123456789abcdefULL;
+    now = at(2025, 12, 30, 0, 0, 0);
+
+    for (i = 0; i < 100000; i++) {
+        if (i % 1000 == 0) {
+            l = lim((int64_t) (rnd(&state) % 50) - (i % 3000 == 0),
+                    (int64_t) (rnd(&state) % 10) - (i % 2000 == 0));
+        }
+
+        now += rnd(&state) % (20 * SEC);
+        cost = 1 + rnd(&state) % 3;
+
+        ug_decide(&a, &l, cost, now, &da);
+        ug_decide_terms(&b, &l, NULL, cost, now, &db);
+        ug_decide_terms(&z, &l, &zero, cost, now, &dz);
+
+        ug_expect(memcmp(&a, &b, sizeof(a)) == 0
+                  && memcmp(&a, &z, sizeof(a)) == 0, "counters differ");
+        ug_expect(da.verdict == db.verdict && da.verdict == dz.verdict
+                  && da.month_used == dz.month_used
+                  && da.month_remaining == dz.month_remaining
+                  && da.month_reset == dz.month_reset
+                  && da.month_limit == dz.month_limit
+                  && da.month_limit == l.month
+                  && da.overage == dz.overage
+                  && (da.verdict != UG_ALLOWED || da.overage == 0)
+                  && da.retry_after == dz.retry_after
+                  && da.minute_remaining == dz.minute_remaining
+                  && da.minute_reset == dz.minute_reset
+                  && da.cycle.id == dz.cycle.id
+                  && da.cycle.id == ug_month_index((int64_t) (now / SEC)),
+                  "decision %d differs", i);
+    }
+}
+END_TEST
+
+
+/* An anchored cycle: the quota resets on the anchor day, not the 1st. */
+START_TEST(test_anchor_cycle)
+{
+    ug_counter_t   c;
+    ug_decision_t  d;
+    ug_limits_t    l;
+    char           key[UG_MONTH_KEY_LEN + 1];
+    int            i;
+
+    memset(&c, 0, sizeof(c));
+    l = lim(3, UG_OFF);
+
+    for (i = 0; i < 3; i++) {
+        ck_assert_int_eq(go_terms(&c, &l, 0, 15, 1,
+                                  at(2025, 1, 20, 0, 0, i), &d),
+                         UG_ALLOWED);
+    }
+
+    /* the 1st of February is no reset for an anchor of 15 */
+    ck_assert_int_eq(go_terms(&c, &l, 0, 15, 1, at(2025, 2, 1, 0, 0, 0), &d),
+                     UG_QUOTA);
+    ug_cycle_key(&d.cycle, key);
+    ck_assert_str_eq(key, "2025-01");
+
+    /* the second before the anchor day: 402, 1 s to the reset */
+    ck_assert_int_eq(go_terms(&c, &l, 0, 15, 1,
+                              at(2025, 2, 14, 23, 59, 59), &d), UG_QUOTA);
+    ck_assert_uint_eq(d.month_reset, 1);
+    ck_assert_uint_eq(d.retry_after, 1);
+
+    /* at it: a new cycle keyed by February */
+    ck_assert_int_eq(go_terms(&c, &l, 0, 15, 1, at(2025, 2, 15, 0, 0, 0), &d),
+                     UG_ALLOWED);
+    ck_assert_uint_eq(d.month_used, 1);
+    ck_assert_uint_eq(d.month_reset, 28 * 86400);
+    ug_cycle_key(&d.cycle, key);
+    ck_assert_str_eq(key, "2025-02");
+    ck_assert_int_eq(c.month, d.cycle.id);
+
+    /* an anchor of tomorrow: a 402 whose reset is under a day */
+    memset(&c, 0, sizeof(c));
+    for (i = 0; i < 3; i++) {
+        (void) go_terms(&c, &l, 0, 29, 1, at(2024, 2, 28, 10, 0, i), &d);
+    }
+    ck_assert_int_eq(go_terms(&c, &l, 0, 29, 1, at(2024, 2, 28, 10, 0, 9),
+                              &d), UG_QUOTA);
+    ck_assert_uint_lt(d.month_reset, 86400);
+    ck_assert_uint_eq(d.month_reset, 14 * 3600 - 9);
+
+    /* a changed anchor waits for the stored cycle to end */
+    ck_assert_int_eq(go_terms(&c, &l, 0, 3, 1, at(2024, 2, 28, 11, 0, 0),
+                              &d), UG_QUOTA);
+    ck_assert_int_eq(go_terms(&c, &l, 0, 3, 1, at(2024, 2, 29, 0, 0, 0), &d),
+                     UG_ALLOWED);
+    ck_assert_uint_eq(d.month_used, 1);
+    ck_assert_int_eq(d.cycle.anchor, 3);
+    ck_assert_uint_eq(d.month_reset, 3 * 86400);
+
+    /* peek and take_minute follow the same cycle */
+    ug_peek_terms(&c, &l, NULL, at(2024, 3, 2, 0, 0, 0), &d);
+    ck_assert_uint_eq(d.month_used, 1);
+    ck_assert_uint_eq(d.month_reset, 86400);
+    ug_peek(&c, &l, at(2024, 3, 3, 0, 0, 0), &d);
+    ck_assert_uint_eq(d.month_used, 0);
+}
+END_TEST
+
+
+START_TEST(test_take_minute_terms_roll)
+{
+    ug_counter_t   c;
+    ug_decision_t  d;
+    ug_limits_t    l;
+    ug_terms_t     t;
+
+    memset(&c, 0, sizeof(c));
+    l = lim(100, 10);
+    t.overage = 0;
+    t.anchor = 10;
+
+    ug_decide_terms(&c, &l, &t, 5, at(2025, 6, 9, 12, 0, 0), &d);
+    ck_assert_uint_eq(d.month_used, 5);
+
+    ug_take_minute_terms(&c, &l, &t, 1, at(2025, 6, 9, 23, 59, 59), &d);
+    ck_assert_int_eq(d.verdict, UG_ALLOWED);
+    ck_assert_uint_eq(c.month_used, 5);
+
+    ug_take_minute_terms(&c, &l, &t, 1, at(2025, 6, 10, 0, 0, 0), &d);
+    ck_assert_int_eq(d.verdict, UG_ALLOWED);
+    ck_assert_uint_eq(c.month_used, 0);
+    ck_assert_uint_eq(d.month_reset, 30 * 86400);
+}
+END_TEST
+
+
+/*
+ * Cap 3: a burst of 3, then one call every 20 s for two minutes.  The
+ * bucket's fill never passes the cap, while calls in the calendar minute
+ * do (the header this replaces showed 5 with a cap of 3).
+ */
+START_TEST(test_minute_fill_spaced)
+{
+    ug_counter_t   c;
+    ug_decision_t  d;
+    ug_limits_t    l;
+    uint64_t       now, most_calendar;
+    int            i;
+
+    memset(&c, 0, sizeof(c));
+    l = lim(UG_OFF, 3);
+    now = T0;
+    most_calendar = 0;
+
+    for (i = 0; i < 3; i++) {
+        ck_assert_int_eq(go(&c, &l, 1, now, &d), UG_ALLOWED);
+        ck_assert_uint_eq(d.minute_fill, (uint64_t) i + 1);
+    }
+
+    ck_assert_int_eq(go(&c, &l, 1, now, &d), UG_RATE);
+    ck_assert_uint_eq(d.minute_fill, 3);
+
+    for (i = 1; i <= 6; i++) {
+        now = T0 + (uint64_t) i * 20 * SEC;
+
+        ug_peek(&c, &l, now, &d);
+        ck_assert_uint_eq(d.minute_fill, 2);
+        ck_assert_uint_eq(d.minute_fill, 3 - d.minute_remaining);
+
+        ck_assert_int_eq(go(&c, &l, 1, now, &d), UG_ALLOWED);
+        ck_assert_uint_le(d.minute_fill, 3);
+        ck_assert_uint_eq(d.minute_fill, 3);
+        ck_assert_uint_eq(d.minute_fill, 3 - d.minute_remaining);
+
+        if (d.minute_used > most_calendar) {
+            most_calendar = d.minute_used;
+        }
+    }
+
+    ck_assert_uint_eq(most_calendar, 5);
+
+    /* a quiet minute empties the bucket */
+    ug_peek(&c, &l, now + 60 * SEC, &d);
+    ck_assert_uint_eq(d.minute_fill, 0);
+    ck_assert_uint_eq(ug_minute_fill(&c, &l, now + 60 * SEC), 0);
+    ck_assert_uint_eq(ug_minute_fill(&c, &l, now + 60 * SEC - 1), 1);
+    ck_assert_uint_eq(ug_minute_fill(&c, &l, now), 3);
+}
+END_TEST
+
+
+/* Random traffic: fill == cap - available, within 0..cap, always. */
+START_TEST(test_minute_fill_random)
+{
+    ug_counter_t   c;
+    ug_decision_t  d;
+    ug_limits_t    l;
+    uint64_t       state, now;
+    int            i;
+
+    state = 0xfeedfacecafebeefULL;
+    now = T0;
+
+    for (i = 0; i < 200000; i++) {
+        if (i % 5000 == 0) {
+            memset(&c, 0, sizeof(c));
+            l = lim(UG_OFF, 1 + (int64_t) (rnd(&state) % 700));
+        }
+
+        now += rnd(&state) % (3 * SEC);
+        (void) go(&c, &l, 1 + rnd(&state) % 3, now, &d);
+
+        ug_expect(d.minute_fill <= (uint64_t) l.minute
+                  && d.minute_fill == (uint64_t) l.minute
+                                      - d.minute_remaining,
+                  "cap %lld: fill %llu, remaining %llu", (long long) l.minute,
+                  (unsigned long long) d.minute_fill,
+                  (unsigned long long) d.minute_remaining);
+    }
+
+    /* without a cap there is no bucket: the calendar minute's calls */
+    memset(&c, 0, sizeof(c));
+    l = lim(UG_OFF, UG_OFF);
+    for (i = 1; i <= 7; i++) {
+        ck_assert_int_eq(go(&c, &l, 1, T0 + (uint64_t) i * SEC, &d),
+                         UG_ALLOWED);
+        ck_assert_uint_eq(d.minute_fill, (uint64_t) i);
+    }
+    ck_assert_uint_eq(ug_minute_fill(&c, &l, T0), 0);
+}
+END_TEST
+
+
 static Suite *
 decide_suite(void)
 {
@@ -1016,6 +1396,14 @@ decide_suite(void)
     tcase_add_test(tc, test_peek);
     tcase_add_test(tc, test_take_minute);
     tcase_add_test(tc, test_give_minute);
+    tcase_add_test(tc, test_overage_band);
+    tcase_add_test(tc, test_overage_unlimited);
+    tcase_add_test(tc, test_hard_limit);
+    tcase_add_test(tc, test_terms_zero_same);
+    tcase_add_test(tc, test_anchor_cycle);
+    tcase_add_test(tc, test_take_minute_terms_roll);
+    tcase_add_test(tc, test_minute_fill_spaced);
+    tcase_add_test(tc, test_minute_fill_random);
 
     suite_add_tcase(s, tc);
 

@@ -1,6 +1,6 @@
 /*
  * The plan table: the seed's default, lookups, additions that must be
- * refused, and the month=/minute= value parser.
+ * refused, the month=/minute= value parser and the overage band.
  */
 
 #include <stdio.h>
@@ -290,6 +290,92 @@ START_TEST(test_parse_limit_bad)
 END_TEST
 
 
+START_TEST(test_overage_parse)
+{
+    static const char  *bad[] = {
+        "", "off", "OFF", "Unlimited", "unlimite", "unlimitedx", "-1",
+        "+5", " 5", "5 ", "1e3", "1000000000001", "99999999999999999999",
+        "5000\0", "0x10"
+    };
+
+    int64_t  v;
+    size_t   i, len;
+
+    v = 7;
+    ck_assert_int_eq(ug_parse_overage(S("5000"), &v), 0);
+    ck_assert_int_eq(v, 5000);
+    ck_assert_int_eq(ug_parse_overage(S("0"), &v), 0);
+    ck_assert_int_eq(v, 0);
+    ck_assert_int_eq(ug_parse_overage(S("1000000000000"), &v), 0);
+    ck_assert_int_eq(v, UG_LIMIT_MAX);
+    ck_assert_int_eq(ug_parse_overage(S("unlimited"), &v), 0);
+    ck_assert_int_eq(v, UG_OFF);
+
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        /* "5000\0": the NUL counts as a byte of the value */
+        len = strcmp(bad[i], "5000") == 0 ? 5 : strlen(bad[i]);
+        v = 7;
+        ck_assert_msg(ug_parse_overage(bad[i], len, &v) == -1,
+                      "\"%s\" accepted", bad[i]);
+        ck_assert_int_eq(v, 7);
+    }
+}
+END_TEST
+
+
+START_TEST(test_add_overage)
+{
+    ug_plan_table_t  t;
+    ug_limits_t      l;
+    int              i;
+
+    memset(&t, 0x5a, sizeof(t));
+    t.n = 0;
+
+    l.month = 10000;
+    l.minute = 120;
+    i = ug_plan_add_overage(&t, S("pro"), &l, 5000);
+    ck_assert_int_eq(i, 0);
+    ck_assert_int_eq(t.plans[0].limits.month, 10000);
+    ck_assert_int_eq(t.plans[0].overage, 5000);
+
+    i = ug_plan_add_overage(&t, S("scale"), &l, UG_OFF);
+    ck_assert_int_eq(i, 1);
+    ck_assert_int_eq(t.plans[1].overage, UG_OFF);
+
+    /* the old entry point: no band */
+    i = ug_plan_add(&t, S("basic"), &l);
+    ck_assert_int_eq(i, 2);
+    ck_assert_int_eq(t.plans[2].overage, 0);
+
+    /* a band without an included month is refused, and says why */
+    l.month = UG_OFF;
+    ck_assert_int_eq(ug_plan_add_overage(&t, S("odd"), &l, 10),
+                     UG_PLAN_OVERAGE);
+    ck_assert_int_eq(ug_plan_add_overage(&t, S("odd"), &l, UG_OFF),
+                     UG_PLAN_OVERAGE);
+    ck_assert_uint_eq(t.n, 3);
+    ck_assert_ptr_nonnull(strstr(ug_plan_strerror(UG_PLAN_OVERAGE),
+                                 "month="));
+    ck_assert_int_eq(ug_plan_add_overage(&t, S("odd"), &l, 0), 3);
+
+    /* name checks still come first */
+    l.month = 5;
+    ck_assert_int_eq(ug_plan_add_overage(&t, S("pro"), &l, 1),
+                     UG_PLAN_DUPLICATE);
+    ck_assert_int_eq(ug_plan_add_overage(&t, S("a b"), &l, 1),
+                     UG_PLAN_BAD_NAME);
+
+    /* the built-in table has no bands */
+    memset(&t, 0x5a, sizeof(t));
+    ug_plan_table_default(&t);
+    for (i = 0; i < (int) t.n; i++) {
+        ck_assert_int_eq(t.plans[i].overage, 0);
+    }
+}
+END_TEST
+
+
 static Suite *
 plan_suite(void)
 {
@@ -307,6 +393,8 @@ plan_suite(void)
     tcase_add_test(tc, test_strerror);
     tcase_add_test(tc, test_parse_limit_good);
     tcase_add_test(tc, test_parse_limit_bad);
+    tcase_add_test(tc, test_overage_parse);
+    tcase_add_test(tc, test_add_overage);
 
     suite_add_tcase(s, tc);
 

@@ -321,6 +321,37 @@ START_TEST(test_month_key)
 END_TEST
 
 
+/* Every day 1900..2200: the date back from its day number, as libc. */
+START_TEST(test_civil_days)
+{
+    int64_t    day, year, lo, hi;
+    int        month, mday;
+    time_t     tt;
+    struct tm  tm;
+
+    lo = utc(1900, 1, 1, 0, 0, 0) / 86400;
+    hi = utc(2200, 1, 1, 0, 0, 0) / 86400;
+
+    for (day = lo; day < hi; day++) {
+        tt = (time_t) (day * 86400);
+        ug_expect(gmtime_r(&tt, &tm) != NULL, "gmtime_r");
+
+        ug_civil_from_days(day, &year, &month, &mday);
+        ug_expect(year == tm.tm_year + 1900 && month == tm.tm_mon + 1
+                  && mday == tm.tm_mday, "day %lld: %lld-%d-%d",
+                  (long long) day, (long long) year, month, mday);
+        ug_expect(ug_days_from_civil(year, month, mday) == day,
+                  "day %lld: no round trip", (long long) day);
+    }
+
+    ck_assert_int_eq(ug_floor_div(-1, 86400), -1);
+    ck_assert_int_eq(ug_floor_div(-86400, 86400), -1);
+    ck_assert_int_eq(ug_floor_div(-86401, 86400), -2);
+    ck_assert_int_eq(ug_floor_div(86399, 86400), 0);
+}
+END_TEST
+
+
 START_TEST(test_window_constant)
 {
     /* "month";w=2592000: 30 days, as in the RateLimit-Policy */
@@ -346,6 +377,7 @@ time_suite(void)
     tcase_add_test(tc, test_every_month_boundary);
     tcase_add_test(tc, test_random_vs_libc);
     tcase_add_test(tc, test_month_key);
+    tcase_add_test(tc, test_civil_days);
     tcase_add_test(tc, test_window_constant);
 
     suite_add_tcase(s, tc);

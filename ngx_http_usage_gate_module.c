@@ -2,9 +2,13 @@
  * ngx_http_usage_gate_module: monthly quotas and per-minute caps per
  * owner and plan, kept in a shared-memory zone.
  *
- * This file holds the configuration (directives, create/merge, checks at
- * the end of http{}) and the $usage_gate_* variables; the request path is
- * in ngx_http_usage_gate_handler.c and the zone in ..._zone.c.
+ * This file holds the directive table, the module's hooks (create/merge,
+ * the checks once http{} is read, postconfiguration, worker start and
+ * exit) and the setters of the zone, plan, gate and response directives.
+ * The rest of the glue is in src/nginx/: the request path in
+ * ngx_http_usage_gate_handler.c, identity sources in ..._identity.c, the
+ * $usage_gate_* variables in ..._variables.c, the zone in ..._zone.c; see
+ * docs/architecture.md.
  */
 
 #include <ngx_config.h>
@@ -12,12 +16,13 @@
 #include <ngx_http.h>
 
 #include "ngx_http_usage_gate_module.h"
+#include "ngx_http_usage_gate_identity.h"
 #include "ngx_http_usage_gate_curl.h"
 #include "ngx_http_usage_gate_ddb.h"
+#include "ngx_http_usage_gate_store.h"
 #include "ug_jwt_cache.h"
 
 
-static ngx_int_t ngx_http_usage_gate_add_variables(ngx_conf_t *cf);
 static void *ngx_http_usage_gate_create_main_conf(ngx_conf_t *cf);
 static char *ngx_http_usage_gate_init_main_conf(ngx_conf_t *cf, void *conf);
 static void *ngx_http_usage_gate_create_loc_conf(ngx_conf_t *cf);
@@ -35,10 +40,6 @@ static char *ngx_http_usage_gate_default_plan(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 static char *ngx_http_usage_gate(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
-static char *ngx_http_usage_gate_identity_sources(ngx_conf_t *cf,
-    ngx_command_t *cmd, void *conf);
-static char *ngx_http_usage_gate_trusted_proxies(ngx_conf_t *cf,
-    ngx_command_t *cmd, void *conf);
 static char *ngx_http_usage_gate_status(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_usage_gate_upgrade_url(ngx_conf_t *cf,
@@ -51,9 +52,6 @@ static ngx_int_t ngx_http_usage_gate_init_process(ngx_cycle_t *cycle);
 static void ngx_http_usage_gate_exit_process(ngx_cycle_t *cycle);
 static ngx_http_usage_gate_main_conf_t *ngx_http_usage_gate_cycle_conf(
     ngx_cycle_t *cycle);
-
-static ngx_int_t ngx_http_usage_gate_variable(ngx_http_request_t *r,
-    ngx_http_variable_value_t *v, uintptr_t data);
 
 
 static ngx_conf_enum_t  ngx_http_usage_gate_log_levels[] = {
@@ -104,7 +102,7 @@ static ngx_command_t  ngx_http_usage_gate_commands[] = {
 
     { ngx_string("usage_gate_identity"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
-      ngx_http_usage_gate_identity_sources,
+      ngx_http_usage_gate_identity,
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
       NULL },
@@ -180,7 +178,7 @@ static ngx_command_t  ngx_http_usage_gate_commands[] = {
       NULL },
 
     { ngx_string("usage_gate_jwt_keys"),
-      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE12,
       ngx_http_usage_gate_jwt_keys,
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
@@ -249,7 +247,7 @@ static ngx_command_t  ngx_http_usage_gate_commands[] = {
       0,
       NULL },
 
-    /* DynamoDB (issue 4): ngx_http_usage_gate_ddb.c */
+    /* a shared store: src/nginx/ngx_http_usage_gate_ddb_conf.c */
     { ngx_string("usage_gate_dynamodb"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
       ngx_http_usage_gate_dynamodb,
@@ -290,244 +288,6 @@ ngx_module_t  ngx_http_usage_gate_module = {
     NULL,                                  /* exit master */
     NGX_MODULE_V1_PADDING
 };
-
-
-/* what each $usage_gate_* variable reports */
-enum {
-    NGX_HTTP_USAGE_GATE_VAR_OWNER = 0,
-    NGX_HTTP_USAGE_GATE_VAR_USER,
-    NGX_HTTP_USAGE_GATE_VAR_ORG,
-    NGX_HTTP_USAGE_GATE_VAR_PLAN,
-    NGX_HTTP_USAGE_GATE_VAR_RESULT,
-    NGX_HTTP_USAGE_GATE_VAR_MONTH_USED,
-    NGX_HTTP_USAGE_GATE_VAR_MONTH_LIMIT,
-    NGX_HTTP_USAGE_GATE_VAR_MONTH_REMAINING,
-    NGX_HTTP_USAGE_GATE_VAR_MINUTE_USED,
-    NGX_HTTP_USAGE_GATE_VAR_JWT_SUB,
-    NGX_HTTP_USAGE_GATE_VAR_JWT_KID,
-    NGX_HTTP_USAGE_GATE_VAR_JWT_ERROR
-};
-
-
-static ngx_http_variable_t  ngx_http_usage_gate_vars[] = {
-
-    { ngx_string("usage_gate_owner"), NULL, ngx_http_usage_gate_variable,
-      NGX_HTTP_USAGE_GATE_VAR_OWNER, NGX_HTTP_VAR_NOCACHEABLE, 0 },
-
-    { ngx_string("usage_gate_user"), NULL, ngx_http_usage_gate_variable,
-      NGX_HTTP_USAGE_GATE_VAR_USER, NGX_HTTP_VAR_NOCACHEABLE, 0 },
-
-    { ngx_string("usage_gate_org"), NULL, ngx_http_usage_gate_variable,
-      NGX_HTTP_USAGE_GATE_VAR_ORG, NGX_HTTP_VAR_NOCACHEABLE, 0 },
-
-    { ngx_string("usage_gate_plan"), NULL, ngx_http_usage_gate_variable,
-      NGX_HTTP_USAGE_GATE_VAR_PLAN, NGX_HTTP_VAR_NOCACHEABLE, 0 },
-
-    { ngx_string("usage_gate_result"), NULL, ngx_http_usage_gate_variable,
-      NGX_HTTP_USAGE_GATE_VAR_RESULT, NGX_HTTP_VAR_NOCACHEABLE, 0 },
-
-    { ngx_string("usage_gate_month_used"), NULL,
-      ngx_http_usage_gate_variable,
-      NGX_HTTP_USAGE_GATE_VAR_MONTH_USED, NGX_HTTP_VAR_NOCACHEABLE, 0 },
-
-    { ngx_string("usage_gate_month_limit"), NULL,
-      ngx_http_usage_gate_variable,
-      NGX_HTTP_USAGE_GATE_VAR_MONTH_LIMIT, NGX_HTTP_VAR_NOCACHEABLE, 0 },
-
-    { ngx_string("usage_gate_month_remaining"), NULL,
-      ngx_http_usage_gate_variable,
-      NGX_HTTP_USAGE_GATE_VAR_MONTH_REMAINING, NGX_HTTP_VAR_NOCACHEABLE, 0 },
-
-    { ngx_string("usage_gate_minute_used"), NULL,
-      ngx_http_usage_gate_variable,
-      NGX_HTTP_USAGE_GATE_VAR_MINUTE_USED, NGX_HTTP_VAR_NOCACHEABLE, 0 },
-
-    { ngx_string("usage_gate_jwt_sub"), NULL, ngx_http_usage_gate_variable,
-      NGX_HTTP_USAGE_GATE_VAR_JWT_SUB, NGX_HTTP_VAR_NOCACHEABLE, 0 },
-
-    { ngx_string("usage_gate_jwt_kid"), NULL, ngx_http_usage_gate_variable,
-      NGX_HTTP_USAGE_GATE_VAR_JWT_KID, NGX_HTTP_VAR_NOCACHEABLE, 0 },
-
-    { ngx_string("usage_gate_jwt_error"), NULL,
-      ngx_http_usage_gate_variable,
-      NGX_HTTP_USAGE_GATE_VAR_JWT_ERROR, NGX_HTTP_VAR_NOCACHEABLE, 0 },
-
-      ngx_http_null_variable
-};
-
-
-static ngx_str_t  ngx_http_usage_gate_results[] = {
-    ngx_null_string,
-    ngx_string("ALLOWED"),
-    ngx_string("QUOTA"),
-    ngx_string("RATE"),
-    ngx_string("DRY_RUN_QUOTA"),
-    ngx_string("DRY_RUN_RATE"),
-    ngx_string("BYPASS"),
-};
-
-
-static ngx_int_t
-ngx_http_usage_gate_add_variables(ngx_conf_t *cf)
-{
-    ngx_http_variable_t  *var, *v;
-
-    for (v = ngx_http_usage_gate_vars; v->name.len; v++) {
-        var = ngx_http_add_variable(cf, &v->name, v->flags);
-        if (var == NULL) {
-            return NGX_ERROR;
-        }
-
-        var->get_handler = v->get_handler;
-        var->data = v->data;
-    }
-
-    return NGX_OK;
-}
-
-
-static ngx_int_t
-ngx_http_usage_gate_variable(ngx_http_request_t *r,
-    ngx_http_variable_value_t *v, uintptr_t data)
-{
-    u_char                           *p;
-    uint64_t                          n;
-    ngx_str_t                        *s;
-    ngx_http_usage_gate_ctx_t        *ctx;
-    ngx_http_usage_gate_main_conf_t  *mcf;
-
-    ctx = ngx_http_usage_gate_get_ctx(r);
-
-    if (ctx == NULL) {
-        v->not_found = 1;
-        return NGX_OK;
-    }
-
-    /* the jwt variables tell about refused tokens too */
-    switch (data) {
-
-    case NGX_HTTP_USAGE_GATE_VAR_JWT_ERROR:
-        if (ctx->jwt_error == NULL) {
-            v->not_found = 1;
-            return NGX_OK;
-        }
-
-        v->data = (u_char *) ctx->jwt_error;
-        v->len = ngx_strlen(ctx->jwt_error);
-        goto found;
-
-    case NGX_HTTP_USAGE_GATE_VAR_JWT_SUB:
-    case NGX_HTTP_USAGE_GATE_VAR_JWT_KID:
-        if (ctx->jwt == NULL) {
-            v->not_found = 1;
-            return NGX_OK;
-        }
-
-        if (data == NGX_HTTP_USAGE_GATE_VAR_JWT_SUB) {
-            v->data = (u_char *) ctx->jwt->sub;
-            v->len = ctx->jwt->sub_len;
-
-        } else {
-            v->data = (u_char *) ctx->jwt->kid;
-            v->len = ctx->jwt->kid_len;
-        }
-
-        if (v->len == 0) {
-            v->not_found = 1;
-            return NGX_OK;
-        }
-
-        goto found;
-    }
-
-    if (ctx->plan < 0) {
-        v->not_found = 1;
-        return NGX_OK;
-    }
-
-    s = NULL;
-    n = 0;
-
-    switch (data) {
-
-    case NGX_HTTP_USAGE_GATE_VAR_OWNER:
-        s = &ctx->owner;
-        break;
-
-    case NGX_HTTP_USAGE_GATE_VAR_USER:
-        s = &ctx->user;
-        break;
-
-    case NGX_HTTP_USAGE_GATE_VAR_ORG:
-        s = &ctx->org;
-        break;
-
-    case NGX_HTTP_USAGE_GATE_VAR_PLAN:
-        mcf = ngx_http_get_module_main_conf(r, ngx_http_usage_gate_module);
-        v->data = (u_char *) mcf->plans.plans[ctx->plan].name;
-        v->len = mcf->plans.plans[ctx->plan].len;
-        goto found;
-
-    case NGX_HTTP_USAGE_GATE_VAR_RESULT:
-        s = &ngx_http_usage_gate_results[ctx->result];
-        break;
-
-    case NGX_HTTP_USAGE_GATE_VAR_MONTH_LIMIT:
-        if (ctx->limits.month == UG_OFF) {
-            v->not_found = 1;
-            return NGX_OK;
-        }
-        n = (uint64_t) ctx->limits.month;
-        break;
-
-    default:
-        if (!ctx->counted) {
-            v->not_found = 1;
-            return NGX_OK;
-        }
-
-        if (data == NGX_HTTP_USAGE_GATE_VAR_MONTH_USED) {
-            n = ctx->d.month_used;
-
-        } else if (data == NGX_HTTP_USAGE_GATE_VAR_MINUTE_USED) {
-            n = ctx->d.minute_used;
-
-        } else if (ctx->limits.month == UG_OFF) {
-            v->not_found = 1;
-            return NGX_OK;
-
-        } else {
-            n = ctx->d.month_remaining;
-        }
-    }
-
-    if (s) {
-        if (s->len == 0) {
-            v->not_found = 1;
-            return NGX_OK;
-        }
-
-        v->data = s->data;
-        v->len = s->len;
-        goto found;
-    }
-
-    p = ngx_pnalloc(r->pool, NGX_INT64_LEN);
-    if (p == NULL) {
-        return NGX_ERROR;
-    }
-
-    v->data = p;
-    v->len = ngx_sprintf(p, "%uL", n) - p;
-
-found:
-
-    v->valid = 1;
-    v->no_cacheable = 1;
-    v->not_found = 0;
-
-    return NGX_OK;
-}
 
 
 static void *
@@ -652,8 +412,7 @@ ngx_http_usage_gate_init_main_conf(ngx_conf_t *cf, void *conf)
         }
     }
 
-    /* DynamoDB (issue 4) */
-    return ngx_http_usage_gate_ddb_init_main_conf(cf, mcf);
+    return ngx_http_usage_gate_store_init_main_conf(cf, mcf);
 }
 
 
@@ -702,7 +461,7 @@ ngx_http_usage_gate_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 
     ngx_int_t                         i;
     ngx_str_t                        *name;
-    ngx_uint_t                        k, *source;
+    ngx_uint_t                        k;
     ngx_http_usage_gate_main_conf_t  *mcf;
 
     if (conf->shm_zone == NGX_CONF_UNSET_PTR) {
@@ -721,30 +480,6 @@ ngx_http_usage_gate_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_uint_value(conf->cost, prev->cost, 1);
     ngx_conf_merge_ptr_value(conf->plan_names, prev->plan_names, NULL);
 
-    if (conf->identity == NGX_CONF_UNSET_PTR) {
-        if (prev->identity == NGX_CONF_UNSET_PTR) {
-            /* the seed's order without the jwt source: headers from a
-             * trusted proxy, else an anonymous owner */
-            prev->identity = ngx_array_create(cf->pool, 2,
-                                              sizeof(ngx_uint_t));
-            if (prev->identity == NULL) {
-                return NGX_CONF_ERROR;
-            }
-
-            source = ngx_array_push_n(prev->identity, 2);
-            if (source == NULL) {
-                return NGX_CONF_ERROR;
-            }
-
-            source[0] = NGX_HTTP_USAGE_GATE_ID_HEADER;
-            source[1] = NGX_HTTP_USAGE_GATE_ID_ANON;
-        }
-
-        conf->identity = prev->identity;
-        conf->identity_file = prev->identity_file;
-        conf->identity_line = prev->identity_line;
-    }
-
     if (conf->jwt == NGX_CONF_UNSET_PTR) {
         conf->jwt = (prev->jwt == NGX_CONF_UNSET_PTR) ? NULL : prev->jwt;
     }
@@ -761,25 +496,11 @@ ngx_http_usage_gate_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 
     ngx_conf_merge_value(conf->jwt_required, prev->jwt_required, 0);
 
-    if (conf->shm_zone
-        && (conf->jwt == NULL || ug_jwt_keys_count(conf->jwt->keys) == 0))
-    {
-        source = conf->identity->elts;
-
-        for (k = 0; k < conf->identity->nelts; k++) {
-            if (source[k] == NGX_HTTP_USAGE_GATE_ID_JWT) {
-                ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
-                              "usage_gate_identity: the jwt source in "
-                              "%s:%ui needs usage_gate_jwt_keys or "
-                              "usage_gate_jwt_secret_file where a gate "
-                              "uses it",
-                              conf->identity_file, conf->identity_line);
-                return NGX_CONF_ERROR;
-            }
-        }
+    /* after the jwt settings: the sources' checks look at them */
+    if (ngx_http_usage_gate_identity_merge(cf, conf, prev) != NGX_CONF_OK) {
+        return NGX_CONF_ERROR;
     }
 
-    ngx_conf_merge_ptr_value(conf->trusted, prev->trusted, NULL);
     ngx_conf_merge_value(conf->dry_run, prev->dry_run, 0);
     ngx_conf_merge_value(conf->headers, prev->headers, 1);
     ngx_conf_merge_uint_value(conf->quota_status, prev->quota_status,
@@ -1033,6 +754,7 @@ ngx_http_usage_gate_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     zone->configured = 1;
     zone->state = state;
+    zone->load = ngx_http_usage_gate_state_load;
     zone->state_interval = interval;
     zone->file = cf->conf_file->file.name.data;
     zone->line = cf->conf_file->line;
@@ -1277,125 +999,6 @@ ngx_http_usage_gate(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
-/* usage_gate_identity header anon; (jwt, header, anon in any order) */
-static char *
-ngx_http_usage_gate_identity_sources(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf)
-{
-    ngx_http_usage_gate_loc_conf_t *lcf = conf;
-
-    ngx_str_t   *value;
-    ngx_uint_t   i, k, *source, id;
-
-    if (lcf->identity != NGX_CONF_UNSET_PTR) {
-        return "is duplicate";
-    }
-
-    lcf->identity = ngx_array_create(cf->pool, 3, sizeof(ngx_uint_t));
-    if (lcf->identity == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    lcf->identity_file = cf->conf_file->file.name.data;
-    lcf->identity_line = cf->conf_file->line;
-
-    value = cf->args->elts;
-
-    for (i = 1; i < cf->args->nelts; i++) {
-
-        if (ngx_strcmp(value[i].data, "jwt") == 0) {
-            id = NGX_HTTP_USAGE_GATE_ID_JWT;
-
-        } else if (ngx_strcmp(value[i].data, "header") == 0) {
-            id = NGX_HTTP_USAGE_GATE_ID_HEADER;
-
-        } else if (ngx_strcmp(value[i].data, "anon") == 0) {
-            id = NGX_HTTP_USAGE_GATE_ID_ANON;
-
-        } else {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "usage_gate_identity: unknown source \"%V\" "
-                               "(use jwt, header or anon)", &value[i]);
-            return NGX_CONF_ERROR;
-        }
-
-        source = lcf->identity->elts;
-
-        for (k = 0; k < lcf->identity->nelts; k++) {
-            if (source[k] == id) {
-                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "usage_gate_identity: \"%V\" is listed "
-                                   "twice", &value[i]);
-                return NGX_CONF_ERROR;
-            }
-        }
-
-        source = ngx_array_push(lcf->identity);
-        if (source == NULL) {
-            return NGX_CONF_ERROR;
-        }
-
-        *source = id;
-    }
-
-    return NGX_CONF_OK;
-}
-
-
-static char *
-ngx_http_usage_gate_trusted_proxies(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf)
-{
-    ngx_http_usage_gate_loc_conf_t *lcf = conf;
-
-    ngx_int_t    rc;
-    ngx_str_t   *value;
-    ngx_uint_t   i;
-    ngx_cidr_t  *cidr;
-
-    if (lcf->trusted != NGX_CONF_UNSET_PTR) {
-        return "is duplicate";
-    }
-
-    value = cf->args->elts;
-
-    if (cf->args->nelts == 2 && ngx_strcmp(value[1].data, "off") == 0) {
-        lcf->trusted = NULL;
-        return NGX_CONF_OK;
-    }
-
-    lcf->trusted = ngx_array_create(cf->pool, cf->args->nelts - 1,
-                                    sizeof(ngx_cidr_t));
-    if (lcf->trusted == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    for (i = 1; i < cf->args->nelts; i++) {
-        cidr = ngx_array_push(lcf->trusted);
-        if (cidr == NULL) {
-            return NGX_CONF_ERROR;
-        }
-
-        rc = ngx_ptocidr(&value[i], cidr);
-
-        if (rc == NGX_ERROR) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "usage_gate_trusted_proxies: invalid address "
-                               "or network \"%V\"", &value[i]);
-            return NGX_CONF_ERROR;
-        }
-
-        if (rc == NGX_DONE) {
-            ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
-                               "usage_gate_trusted_proxies: low address "
-                               "bits of %V are meaningless", &value[i]);
-        }
-    }
-
-    return NGX_CONF_OK;
-}
-
-
 static char *
 ngx_http_usage_gate_status(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
@@ -1516,11 +1119,8 @@ ngx_http_usage_gate_init_process(ngx_cycle_t *cycle)
         return NGX_OK;
     }
 
-    /* DynamoDB (issue 4): libcurl's multi handle, then the sync timers
-     * and credentials; only zones with usage_gate_dynamodb use them */
-    if (mcf->ddb != NULL
-        && (ngx_http_usage_gate_curl_init(cycle) != NGX_OK
-            || ngx_http_usage_gate_ddb_init_process(cycle, mcf) != NGX_OK))
+    if (ngx_http_usage_gate_store_init_process(cycle, mcf) != NGX_OK
+        || ngx_http_usage_gate_jwt_init_process(cycle) != NGX_OK)
     {
         return NGX_ERROR;
     }
@@ -1541,9 +1141,9 @@ ngx_http_usage_gate_exit_process(ngx_cycle_t *cycle)
         return;
     }
 
-    /* DynamoDB (issue 4): what is in flight goes back to the zone before
-     * the state file's last write */
-    ngx_http_usage_gate_ddb_exit_process(cycle, mcf);
+    /* what is in flight goes back to the zone before the state file's
+     * last write */
+    ngx_http_usage_gate_store_exit_process(cycle, mcf);
 
     ngx_http_usage_gate_state_exit_process(cycle, mcf);
 

@@ -17,7 +17,7 @@
 #include <openssl/crypto.h>
 
 #include "ngx_http_usage_gate_module.h"
-#include "ngx_http_usage_gate_ddb.h"
+#include "ngx_http_usage_gate_store.h"
 #include "ug_admin.h"
 #include "ug_fmt.h"
 
@@ -27,7 +27,7 @@ typedef struct {
     ug_counter_t                 counter;      /* after the change */
     uint64_t                     now_us;
     const char                  *detail;
-    ngx_http_usage_gate_zone_t  *zone;         /* DynamoDB (issue 4) */
+    ngx_http_usage_gate_zone_t  *zone;         /* for its store */
 } ngx_http_usage_gate_admin_ctx_t;
 
 
@@ -377,10 +377,11 @@ ngx_http_usage_gate_admin_run(ngx_http_request_t *r,
                       "used is now %uL", ctx->req.owner_len, ctx->req.owner,
                       ctx->counter.month_used);
 
-        /* DynamoDB (issue 4): the table follows, fire and forget */
-        ngx_http_usage_gate_ddb_admin_write(ctx->zone, &ctx->req,
-                                            &ctx->counter,
-                                            r->connection->log);
+        /* the zone's store follows, fire and forget */
+        if (ctx->zone->store) {
+            ctx->zone->store->admin_write(ctx->zone, &ctx->req,
+                                          &ctx->counter, r->connection->log);
+        }
     }
 
     body = ngx_pnalloc(r->pool, UG_ADMIN_RENDER_MAX);
@@ -415,8 +416,10 @@ ngx_http_usage_gate_admin_change(ug_counter_t *counter, void *data)
 
     ctx->counter = *counter;
 
-    /* DynamoDB (issue 4): the owner's base and unsynced usage follow */
-    ngx_http_usage_gate_ddb_admin_changed(ctx->zone, counter, &ctx->req);
+    /* the owner's state in the zone's store follows */
+    if (ctx->zone->store) {
+        ctx->zone->store->admin_changed(ctx->zone, counter, &ctx->req);
+    }
 
     return NGX_OK;
 }

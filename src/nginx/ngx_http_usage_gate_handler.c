@@ -1,7 +1,8 @@
 /*
- * The request path: resolve the identity, decide in the zone, tell the
- * upstream who is calling, and answer denials; the header filter adds the
- * usage headers to whatever response goes out.
+ * The request path: resolve the identity (ngx_http_usage_gate_identity.c),
+ * decide in the zone, tell the upstream who is calling, and answer
+ * denials; the header filter adds the usage headers to whatever response
+ * goes out.
  */
 
 #include <ngx_config.h>
@@ -9,24 +10,11 @@
 #include <ngx_http.h>
 
 #include "ngx_http_usage_gate_module.h"
-#include "ngx_http_usage_gate_ddb.h"
+#include "ngx_http_usage_gate_identity.h"
+#include "ngx_http_usage_gate_store.h"
 #include "ug_fmt.h"
 
 
-typedef struct {
-    ngx_str_t                     name;
-    ngx_table_elt_t              *first;
-    ngx_uint_t                    count;
-} ngx_http_usage_gate_hdr_t;
-
-
-static ngx_int_t ngx_http_usage_gate_identity(ngx_http_request_t *r,
-    ngx_http_usage_gate_loc_conf_t *lcf, ngx_http_usage_gate_ctx_t *ctx,
-    ngx_str_t *plan, ngx_str_t *detail);
-static ngx_int_t ngx_http_usage_gate_from_headers(ngx_http_request_t *r,
-    ngx_http_usage_gate_ctx_t *ctx, ngx_str_t *plan, ngx_str_t *detail);
-static ngx_int_t ngx_http_usage_gate_anon(ngx_http_request_t *r,
-    ngx_http_usage_gate_loc_conf_t *lcf, ngx_http_usage_gate_ctx_t *ctx);
 static ngx_int_t ngx_http_usage_gate_owned_header(ngx_table_elt_t *h);
 static ngx_int_t ngx_http_usage_gate_upstream_headers(ngx_http_request_t *r,
     ngx_http_usage_gate_ctx_t *ctx);
@@ -118,8 +106,10 @@ ngx_http_usage_gate_handler(ngx_http_request_t *r)
     ctx = ngx_http_usage_gate_get_ctx(r);
 
     if (ctx != NULL) {
-        /* DynamoDB (issue 4): run again when the table has answered */
-        rc = ngx_http_usage_gate_ddb_resume(r, ctx, &detail);
+        /* run again when the zone's store has answered */
+        zone = lcf->shm_zone->data;
+        rc = zone->store ? zone->store->resume(r, ctx, &detail)
+                         : NGX_DECLINED;
 
         if (rc == NGX_DECLINED) {
             /* decided once already for this request */
@@ -156,7 +146,7 @@ ngx_http_usage_gate_handler(ngx_http_request_t *r)
 
     ngx_str_null(&plan);
 
-    rc = ngx_http_usage_gate_identity(r, lcf, ctx, &plan, &detail);
+    rc = ngx_http_usage_gate_identify(r, lcf, ctx, &plan, &detail);
 
     if (rc != NGX_OK) {
         if (rc == NGX_ERROR) {
@@ -191,10 +181,10 @@ ngx_http_usage_gate_handler(ngx_http_request_t *r)
         goto pass;
     }
 
-    /* DynamoDB (issue 4): a zone backed by a table decides with it, and
-     * the request may wait for its answer (NGX_DONE) */
-    if (zone->ddb) {
-        rc = ngx_http_usage_gate_ddb_decide(r, lcf, ctx, &detail);
+    /* a zone backed by a store decides with it, and the request may
+     * wait for its answer (NGX_DONE) */
+    if (zone->store) {
+        rc = zone->store->decide(r, lcf, ctx, &detail);
 
     } else {
         rc = ngx_http_usage_gate_zone_decide(zone, ctx->owner.data,
@@ -284,212 +274,6 @@ pass:
     }
 
     return NGX_DECLINED;
-}
-
-
-/*
- * Walks the identity sources in order.  Returns NGX_OK with ctx->user
- * (and ctx->org, *plan) set, NGX_HTTP_BAD_REQUEST or NGX_HTTP_UNAUTHORIZED
- * with *detail set, or NGX_ERROR.
- */
-static ngx_int_t
-ngx_http_usage_gate_identity(ngx_http_request_t *r,
-    ngx_http_usage_gate_loc_conf_t *lcf, ngx_http_usage_gate_ctx_t *ctx,
-    ngx_str_t *plan, ngx_str_t *detail)
-{
-    ngx_int_t    rc;
-    ngx_uint_t   i, *source;
-
-    source = lcf->identity->elts;
-
-    for (i = 0; i < lcf->identity->nelts; i++) {
-
-        switch (source[i]) {
-
-        case NGX_HTTP_USAGE_GATE_ID_JWT:
-            rc = ngx_http_usage_gate_from_jwt(r, lcf, ctx, plan, detail);
-
-            if (rc == NGX_DECLINED) {
-                continue;
-            }
-
-            /* a token that is present but bad never falls back to the
-             * next source: that is how forged plans would get in */
-            return rc;
-
-        case NGX_HTTP_USAGE_GATE_ID_HEADER:
-            if (lcf->trusted == NULL
-                || ngx_cidr_match(r->connection->sockaddr, lcf->trusted)
-                   != NGX_OK)
-            {
-                /* anyone may send these headers: only a trusted proxy's
-                 * word counts, and the rest are dropped later */
-                continue;
-            }
-
-            rc = ngx_http_usage_gate_from_headers(r, ctx, plan, detail);
-
-            if (rc == NGX_DECLINED) {
-                continue;
-            }
-
-            return rc;
-
-        case NGX_HTTP_USAGE_GATE_ID_ANON:
-            return ngx_http_usage_gate_anon(r, lcf, ctx);
-
-        default:
-            continue;
-        }
-    }
-
-    ngx_str_set(detail, "Not authenticated: no identity source matched "
-                        "this request");
-
-    return NGX_HTTP_UNAUTHORIZED;
-}
-
-
-static ngx_int_t
-ngx_http_usage_gate_from_headers(ngx_http_request_t *r,
-    ngx_http_usage_gate_ctx_t *ctx, ngx_str_t *plan, ngx_str_t *detail)
-{
-    int                         id;
-    u_char                     *p;
-    size_t                      len;
-    const char                 *why;
-    ngx_uint_t                  i, k;
-    ngx_list_part_t            *part;
-    ngx_table_elt_t            *h;
-    ngx_http_usage_gate_hdr_t   hdr[3];
-
-    ngx_str_set(&hdr[0].name, "X-User-Id");
-    ngx_str_set(&hdr[1].name, "X-Org-Id");
-    ngx_str_set(&hdr[2].name, "X-Plan");
-
-    for (k = 0; k < 3; k++) {
-        hdr[k].first = NULL;
-        hdr[k].count = 0;
-    }
-
-    part = &r->headers_in.headers.part;
-    h = part->elts;
-
-    for (i = 0; /* void */; i++) {
-
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                break;
-            }
-
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
-
-        for (k = 0; k < 3; k++) {
-            if (h[i].key.len == hdr[k].name.len
-                && ngx_strncasecmp(h[i].key.data, hdr[k].name.data,
-                                   hdr[k].name.len) == 0)
-            {
-                if (hdr[k].count++ == 0) {
-                    hdr[k].first = &h[i];
-                }
-                break;
-            }
-        }
-    }
-
-    if (hdr[0].count == 0) {
-        return NGX_DECLINED;
-    }
-
-    for (k = 0; k < 3; k++) {
-
-        if (hdr[k].count == 0) {
-            continue;
-        }
-
-        if (hdr[k].count > 1) {
-            why = "was sent more than once";
-
-        } else {
-            id = ug_id_check(hdr[k].first->value.data,
-                             hdr[k].first->value.len);
-            if (id == UG_ID_OK) {
-                continue;
-            }
-
-            why = ug_id_strerror(id);
-        }
-
-        len = hdr[k].name.len + sizeof(" header ") - 1 + ngx_strlen(why);
-
-        p = ngx_pnalloc(r->pool, len);
-        if (p == NULL) {
-            return NGX_ERROR;
-        }
-
-        detail->data = p;
-        detail->len = ngx_sprintf(p, "%V header %s", &hdr[k].name, why) - p;
-
-        return NGX_HTTP_BAD_REQUEST;
-    }
-
-    ctx->user = hdr[0].first->value;
-
-    if (hdr[1].count) {
-        ctx->org = hdr[1].first->value;
-    }
-
-    if (hdr[2].count) {
-        *plan = hdr[2].first->value;
-    }
-
-    return NGX_OK;
-}
-
-
-static ngx_int_t
-ngx_http_usage_gate_anon(ngx_http_request_t *r,
-    ngx_http_usage_gate_loc_conf_t *lcf, ngx_http_usage_gate_ctx_t *ctx)
-{
-    u_char                           *salt;
-    size_t                            salt_len;
-    ngx_http_usage_gate_zone_t       *zone;
-    ngx_http_usage_gate_main_conf_t  *mcf;
-
-    mcf = ngx_http_get_module_main_conf(r, ngx_http_usage_gate_module);
-    zone = lcf->shm_zone->data;
-
-    if (zone->anon == NULL) {
-        if (mcf->salt.len) {
-            salt = mcf->salt.data;
-            salt_len = mcf->salt.len;
-
-        } else {
-            salt = zone->sh->salt;
-            salt_len = NGX_HTTP_USAGE_GATE_SALT_LEN;
-        }
-
-        zone->anon = ug_anon_new(salt, salt_len);
-    }
-
-    if (zone->anon == NULL
-        || ug_anon_owner_cached(zone->anon, r->connection->addr_text.data,
-                                r->connection->addr_text.len, ctx->anon)
-           != 0)
-    {
-        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
-                      "usage_gate: HMAC-SHA256 failed for an anonymous "
-                      "owner; check the OpenSSL installation");
-        return NGX_ERROR;
-    }
-
-    ctx->user.data = ctx->anon;
-    ctx->user.len = UG_ANON_LEN;
-
-    return NGX_OK;
 }
 
 

@@ -2,6 +2,8 @@
  * The jwt identity source: bearer tokens verified by src/ug_jwt.c before
  * any claim in them is believed, with a per-worker cache of verified
  * tokens so that a repeated token costs a hash instead of a signature.
+ * Keys come from files read at configuration time, or from an issuer's
+ * JWKS URL (ngx_http_usage_gate_jwks.c).
  */
 
 #include <ngx_config.h>
@@ -17,6 +19,11 @@ static ngx_http_usage_gate_jwt_conf_t *ngx_http_usage_gate_jwt_conf(
 static void ngx_http_usage_gate_jwt_free_keys(void *data);
 static char *ngx_http_usage_gate_jwt_strings(ngx_conf_t *cf,
     ngx_array_t **slot);
+static char *ngx_http_usage_gate_jwt_keys_url(ngx_conf_t *cf,
+    ngx_http_usage_gate_jwt_conf_t *jcf, ngx_str_t *value, ngx_uint_t n);
+static void ngx_http_usage_gate_jwt_plan(ngx_http_request_t *r,
+    ngx_http_usage_gate_loc_conf_t *lcf, ug_jwt_claims_t *claims,
+    ngx_str_t *plan);
 
 
 /*
@@ -32,8 +39,19 @@ static ngx_uint_t       ngx_http_usage_gate_jwt_cache_failed;
 /* a JWKS or a PEM file; Clerk's JWKS is a few KiB */
 #define NGX_HTTP_USAGE_GATE_KEYS_MAX  (1024 * 1024)
 
+/* Plans from tokens that no usage_gate_plan names, each logged once per
+ * worker: hashes of the lower-cased names, a fixed few */
+#define NGX_HTTP_USAGE_GATE_JWT_UNKNOWN_PLANS  64
 
-/* usage_gate_jwt_keys FILE (a JWKS or PEM public keys) */
+static uint32_t    ngx_http_usage_gate_jwt_unknown[
+                       NGX_HTTP_USAGE_GATE_JWT_UNKNOWN_PLANS];
+static ngx_uint_t  ngx_http_usage_gate_jwt_n_unknown;
+
+
+/*
+ * usage_gate_jwt_keys FILE (a JWKS or PEM public keys)
+ * usage_gate_jwt_keys URL [refresh=TIME] (a JWKS, fetched by the workers)
+ */
 char *
 ngx_http_usage_gate_jwt_keys(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
@@ -46,6 +64,27 @@ ngx_http_usage_gate_jwt_keys(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     jcf = ngx_http_usage_gate_jwt_conf(cf, conf);
     if (jcf == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_http_usage_gate_jwks_is_url(&value[1])) {
+        return ngx_http_usage_gate_jwt_keys_url(cf, jcf, value,
+                                                cf->args->nelts);
+    }
+
+    if (cf->args->nelts > 2) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "usage_gate_jwt_keys: \"%V\" applies to a URL "
+                           "(http:// or https://), not to a file",
+                           &value[2]);
+        return NGX_CONF_ERROR;
+    }
+
+    if (jcf->jwks) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "usage_gate_jwt_keys: keys from \"%V\" and from "
+                           "a file cannot be combined at one level",
+                           ngx_http_usage_gate_jwks_url(jcf->jwks));
         return NGX_CONF_ERROR;
     }
 
@@ -69,6 +108,64 @@ ngx_http_usage_gate_jwt_keys(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
+static char *
+ngx_http_usage_gate_jwt_keys_url(ngx_conf_t *cf,
+    ngx_http_usage_gate_jwt_conf_t *jcf, ngx_str_t *value, ngx_uint_t n)
+{
+    time_t     refresh;
+    ngx_str_t  s;
+
+    if (jcf->jwks) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "usage_gate_jwt_keys: one URL per level; \"%V\" "
+                           "is set already",
+                           ngx_http_usage_gate_jwks_url(jcf->jwks));
+        return NGX_CONF_ERROR;
+    }
+
+    if (ug_jwt_keys_count(jcf->keys) != 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "usage_gate_jwt_keys: keys from \"%V\" and from "
+                           "a file or secret cannot be combined at one level",
+                           &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    refresh = NGX_HTTP_USAGE_GATE_JWKS_REFRESH;
+
+    if (n > 2) {
+        if (value[2].len <= sizeof("refresh=") - 1
+            || ngx_strncmp(value[2].data, "refresh=", sizeof("refresh=") - 1)
+               != 0)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "usage_gate_jwt_keys: unknown parameter "
+                               "\"%V\" (refresh=TIME)", &value[2]);
+            return NGX_CONF_ERROR;
+        }
+
+        s.data = value[2].data + sizeof("refresh=") - 1;
+        s.len = value[2].len - (sizeof("refresh=") - 1);
+
+        refresh = ngx_parse_time(&s, 1);
+
+        if (refresh == (time_t) NGX_ERROR || refresh < 1 || refresh > 86400) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "usage_gate_jwt_keys: invalid refresh "
+                               "\"%V\" (1s to 1d, e.g. refresh=10m)", &s);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    jcf->jwks = ngx_http_usage_gate_jwks_add(cf, &value[1], refresh);
+    if (jcf->jwks == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
 /* usage_gate_jwt_secret_file FILE (HS256/384/512) */
 char *
 ngx_http_usage_gate_jwt_secret_file(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -83,6 +180,14 @@ ngx_http_usage_gate_jwt_secret_file(ngx_conf_t *cf, ngx_command_t *cmd,
 
     jcf = ngx_http_usage_gate_jwt_conf(cf, conf);
     if (jcf == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (jcf->jwks) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "usage_gate_jwt_secret_file: keys from \"%V\" "
+                           "and a secret cannot be combined at one level",
+                           ngx_http_usage_gate_jwks_url(jcf->jwks));
         return NGX_CONF_ERROR;
     }
 
@@ -298,9 +403,7 @@ char *
 ngx_http_usage_gate_jwt_merge(ngx_conf_t *cf,
     ngx_http_usage_gate_jwt_conf_t *conf, ngx_http_usage_gate_jwt_conf_t *prev)
 {
-    static const char  *plan_claims[] = { "public_metadata.plan",
-                                          "meta.plan" };
-    static const char  *org_claims[] = { "org_id", "org" };
+    ug_jwt_policy_t  defaults;
 
     if (conf->finished) {
         return NGX_CONF_OK;
@@ -309,8 +412,9 @@ ngx_http_usage_gate_jwt_merge(ngx_conf_t *cf,
     conf->finished = 1;
 
     if (prev) {
-        if (ug_jwt_keys_count(conf->keys) == 0) {
+        if (ug_jwt_keys_count(conf->keys) == 0 && conf->jwks == NULL) {
             conf->keys = prev->keys;
+            conf->jwks = prev->jwks;
         }
 
         if (!conf->algs_set && prev->algs_set) {
@@ -343,9 +447,15 @@ ngx_http_usage_gate_jwt_merge(ngx_conf_t *cf,
      * and a gate that uses the jwt source without any is refused where
      * usage_gate_identity is checked */
 
+    /* the keys of a URL are known only once fetched: any asymmetric
+     * algorithm, as a JWKS publishes public keys */
+
     if (!conf->algs_set) {
-        conf->policy.algs = ug_jwt_keys_algs(conf->keys);
+        conf->policy.algs = conf->jwks ? UG_JWT_ALG_ASYMMETRIC
+                                       : ug_jwt_keys_algs(conf->keys);
     }
+
+    ug_jwt_policy_init(&defaults, NULL);
 
     if (conf->issuers) {
         conf->policy.issuers = conf->issuers->elts;
@@ -362,8 +472,8 @@ ngx_http_usage_gate_jwt_merge(ngx_conf_t *cf,
         conf->policy.n_plan_claims = conf->plan_claims->nelts;
 
     } else {
-        conf->policy.plan_claims = plan_claims;
-        conf->policy.n_plan_claims = 2;
+        conf->policy.plan_claims = defaults.plan_claims;
+        conf->policy.n_plan_claims = defaults.n_plan_claims;
     }
 
     if (conf->org_claims) {
@@ -371,17 +481,33 @@ ngx_http_usage_gate_jwt_merge(ngx_conf_t *cf,
         conf->policy.n_org_claims = conf->org_claims->nelts;
 
     } else {
-        conf->policy.org_claims = org_claims;
-        conf->policy.n_org_claims = 2;
+        conf->policy.org_claims = defaults.org_claims;
+        conf->policy.n_org_claims = defaults.n_org_claims;
     }
 
     return NGX_CONF_OK;
 }
 
 
+ngx_int_t
+ngx_http_usage_gate_jwt_has_keys(ngx_http_usage_gate_jwt_conf_t *jcf)
+{
+    return jcf->jwks != NULL || ug_jwt_keys_count(jcf->keys) != 0;
+}
+
+
+ngx_int_t
+ngx_http_usage_gate_jwt_init_process(ngx_cycle_t *cycle)
+{
+    return ngx_http_usage_gate_jwks_init_process(cycle);
+}
+
+
 void
 ngx_http_usage_gate_jwt_exit_process(void)
 {
+    ngx_http_usage_gate_jwks_exit_process((ngx_cycle_t *) ngx_cycle);
+
     if (ngx_http_usage_gate_jwt_cache) {
         ug_jwt_cache_free(ngx_http_usage_gate_jwt_cache);
         ngx_http_usage_gate_jwt_cache = NULL;
@@ -392,6 +518,7 @@ ngx_http_usage_gate_jwt_exit_process(void)
 /*
  * Returns NGX_OK with the identity set, NGX_DECLINED when there is no
  * bearer token and none is required, NGX_HTTP_UNAUTHORIZED with *detail,
+ * NGX_HTTP_SERVICE_UNAVAILABLE when the keys of a URL were never fetched,
  * or NGX_ERROR.
  */
 ngx_int_t
@@ -402,8 +529,10 @@ ngx_http_usage_gate_from_jwt(ngx_http_request_t *r,
     u_char                           *token, *last;
     size_t                            len;
     int64_t                           now;
+    uint64_t                          scope, generation;
     ug_jwt_rc_t                       rc;
     const char                       *why;
+    ug_jwt_keys_t                    *keys;
     ug_jwt_claims_t                  *claims;
     ngx_table_elt_t                  *auth;
     ngx_http_usage_gate_jwt_conf_t   *jcf;
@@ -442,6 +571,27 @@ ngx_http_usage_gate_from_jwt(ngx_http_request_t *r,
 
     ctx->jwt = claims;
 
+    keys = jcf->keys;
+
+    /* the scope of cached tokens: these settings, and for a URL the
+     * generation of its key set, so that a key the issuer withdrew stops
+     * verifying cached tokens too (pointers stay below 2^48) */
+    scope = (uint64_t) (uintptr_t) jcf;
+
+    if (jcf->jwks) {
+        keys = ngx_http_usage_gate_jwks_keys(jcf->jwks, r->connection->log,
+                                             &generation);
+        if (keys == NULL) {
+            ngx_memzero(claims, sizeof(ug_jwt_claims_t));
+            ctx->jwt_error = "no_keys";
+            ngx_str_set(detail, "the token issuer's keys could not be "
+                                "fetched yet; try again shortly");
+            return NGX_HTTP_SERVICE_UNAVAILABLE;
+        }
+
+        scope ^= generation << 48;
+    }
+
     now = (int64_t) ngx_time();
 
     mcf = ngx_http_get_module_main_conf(r, ngx_http_usage_gate_module);
@@ -461,17 +611,16 @@ ngx_http_usage_gate_from_jwt(ngx_http_request_t *r,
     }
 
     if (ngx_http_usage_gate_jwt_cache
-        && ug_jwt_cache_get(ngx_http_usage_gate_jwt_cache,
-                            (uint64_t) (uintptr_t) jcf, (char *) token, len,
-                            now, claims))
+        && ug_jwt_cache_get(ngx_http_usage_gate_jwt_cache, scope,
+                            (char *) token, len, now, claims))
     {
         goto verified;
     }
 
     why = NULL;
 
-    rc = ug_jwt_verify(jcf->keys, &jcf->policy, (char *) token, len, now,
-                       claims, &why);
+    rc = ug_jwt_verify(keys, &jcf->policy, (char *) token, len, now, claims,
+                       &why);
 
     if (rc != UG_JWT_OK) {
         ctx->jwt_error = ug_jwt_rc_name(rc);
@@ -483,13 +632,19 @@ ngx_http_usage_gate_from_jwt(ngx_http_request_t *r,
                       "usage_gate: bearer token rejected: %s (%s)",
                       ctx->jwt_error, detail->data);
 
+        /* a kid nobody knows may be the issuer's next key */
+        if (rc == UG_JWT_UNKNOWN_KEY && jcf->jwks && claims->kid_len) {
+            ngx_http_usage_gate_jwks_unknown_kid(jcf->jwks, claims->kid,
+                                                 claims->kid_len,
+                                                 r->connection->log);
+        }
+
         return NGX_HTTP_UNAUTHORIZED;
     }
 
     if (ngx_http_usage_gate_jwt_cache) {
-        ug_jwt_cache_put(ngx_http_usage_gate_jwt_cache,
-                         (uint64_t) (uintptr_t) jcf, (char *) token, len, now,
-                         claims);
+        ug_jwt_cache_put(ngx_http_usage_gate_jwt_cache, scope, (char *) token,
+                         len, now, claims);
     }
 
 verified:
@@ -499,8 +654,68 @@ verified:
     ctx->user.len = claims->sub_len;
     ctx->org.data = (u_char *) claims->org;
     ctx->org.len = claims->org_len;
-    plan->data = (u_char *) claims->plan;
-    plan->len = claims->plan_len;
+
+    ngx_http_usage_gate_jwt_plan(r, lcf, claims, plan);
 
     return NGX_OK;
+}
+
+
+/*
+ * The plan of the gate's scope; one that no usage_gate_plan names falls
+ * to the default plan in the handler, and is logged here once per worker
+ * so that a misspelt or new billing plan does not go unnoticed.
+ */
+static void
+ngx_http_usage_gate_jwt_plan(ngx_http_request_t *r,
+    ngx_http_usage_gate_loc_conf_t *lcf, ug_jwt_claims_t *claims,
+    ngx_str_t *plan)
+{
+    u_char                            lower[UG_ID_MAX];
+    uint32_t                          hash;
+    ngx_uint_t                        i;
+    ngx_http_usage_gate_main_conf_t  *mcf;
+
+    if (lcf->scope == NGX_HTTP_USAGE_GATE_SCOPE_ORG) {
+        plan->data = (u_char *) claims->plan_org;
+        plan->len = claims->plan_org_len;
+
+    } else {
+        plan->data = (u_char *) claims->plan;
+        plan->len = claims->plan_len;
+    }
+
+    if (plan->len == 0 || plan->len > UG_ID_MAX) {
+        return;
+    }
+
+    mcf = ngx_http_get_module_main_conf(r, ngx_http_usage_gate_module);
+
+    if (ug_plan_find(&mcf->plans, (char *) plan->data, plan->len) >= 0) {
+        return;
+    }
+
+    ngx_strlow(lower, plan->data, plan->len);
+    hash = ngx_crc32_short(lower, plan->len);
+
+    for (i = 0; i < ngx_http_usage_gate_jwt_n_unknown; i++) {
+        if (ngx_http_usage_gate_jwt_unknown[i] == hash) {
+            return;
+        }
+    }
+
+    if (ngx_http_usage_gate_jwt_n_unknown
+        == NGX_HTTP_USAGE_GATE_JWT_UNKNOWN_PLANS)
+    {
+        return;
+    }
+
+    ngx_http_usage_gate_jwt_unknown[ngx_http_usage_gate_jwt_n_unknown++]
+        = hash;
+
+    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                  "usage_gate: token plan \"%V\" is not a configured plan; "
+                  "such tokens get the default plan \"%s\" (add "
+                  "usage_gate_plan %V ...; to give it limits)",
+                  plan, mcf->plans.plans[mcf->default_plan].name, plan);
 }

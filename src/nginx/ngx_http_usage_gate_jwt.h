@@ -9,6 +9,7 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
+#include "ngx_http_usage_gate_jwks.h"
 #include "ug_jwt.h"
 
 
@@ -18,6 +19,7 @@
 
 typedef struct {
     ug_jwt_keys_t                *keys;      /* freed with the cycle */
+    ngx_http_usage_gate_jwks_t   *jwks;      /* keys from a URL, or NULL */
     ug_jwt_policy_t               policy;    /* complete after finish */
     ngx_array_t                  *issuers;   /* char * */
     ngx_array_t                  *audiences;
@@ -45,6 +47,11 @@ char *ngx_http_usage_gate_jwt_merge(ngx_conf_t *cf,
     ngx_http_usage_gate_jwt_conf_t *conf,
     ngx_http_usage_gate_jwt_conf_t *prev);
 
+/* 1 if a gate using these settings has keys (a file, secret or URL). */
+ngx_int_t ngx_http_usage_gate_jwt_has_keys(
+    ngx_http_usage_gate_jwt_conf_t *jcf);
+
+ngx_int_t ngx_http_usage_gate_jwt_init_process(ngx_cycle_t *cycle);
 void ngx_http_usage_gate_jwt_exit_process(void);
 
 #endif /* NGX_HTTP_USAGE_GATE_JWT_H */

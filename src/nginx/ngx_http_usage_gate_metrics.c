@@ -9,7 +9,7 @@
 #include <ngx_http.h>
 
 #include "ngx_http_usage_gate_module.h"
-#include "ngx_http_usage_gate_ddb.h"
+#include "ngx_http_usage_gate_store.h"
 #include "ug_metrics.h"
 
 
@@ -171,6 +171,5 @@ ngx_http_usage_gate_metrics_zone(ngx_http_request_t *r,
         mz->state_last_write = (int64_t) zone->sh->state_last_write;
     }
 
-    /* DynamoDB (issue 4) */
-    return ngx_http_usage_gate_ddb_metrics(zone, mz, r->pool);
+    return zone->store ? zone->store->metrics(zone, mz, r->pool) : NGX_OK;
 }

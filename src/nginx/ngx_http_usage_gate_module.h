@@ -18,11 +18,6 @@
 #include "ug_plan.h"
 
 
-/* identity sources, in the order usage_gate_identity lists them */
-#define NGX_HTTP_USAGE_GATE_ID_JWT     1
-#define NGX_HTTP_USAGE_GATE_ID_HEADER  2
-#define NGX_HTTP_USAGE_GATE_ID_ANON    3
-
 #define NGX_HTTP_USAGE_GATE_SCOPE_USER  0
 #define NGX_HTTP_USAGE_GATE_SCOPE_ORG   1
 
@@ -63,8 +58,7 @@ typedef struct {
     ngx_array_t                   zones;       /* ngx_shm_zone_t * */
     ngx_array_t                   refs;        /* zone_ref_t */
     ngx_uint_t                    jwt_cache_size;
-    ngx_array_t                  *ddb;         /* DynamoDB (issue 4):
-                                                  usage_gate_dynamodb
+    ngx_array_t                  *ddb;         /* usage_gate_dynamodb
                                                   configurations, or NULL */
 } ngx_http_usage_gate_main_conf_t;
 
@@ -80,7 +74,8 @@ typedef struct {
     u_char                       *plans_file;
     ngx_uint_t                    plans_line;
 
-    ngx_array_t                  *identity;     /* ngx_uint_t sources */
+    ngx_array_t                  *identity;     /* identity_source_t *,
+                                                   in the order to try */
     u_char                       *identity_file;
     ngx_uint_t                    identity_line;
     ngx_http_usage_gate_jwt_conf_t  *jwt;
@@ -116,9 +111,8 @@ typedef struct {
     ug_decision_t                 d;
 
     void                         *admin;        /* an admin request's */
-    void                         *ddb;          /* DynamoDB (issue 4): a
-                                                   request that waits for
-                                                   the table */
+    void                         *store;        /* a request that waits
+                                                   for the zone's store */
     ug_jwt_claims_t              *jwt;          /* a bearer token's */
     const char                   *jwt_error;    /* why it was refused */
 
@@ -129,6 +123,7 @@ typedef struct {
 extern ngx_module_t  ngx_http_usage_gate_module;
 
 
+ngx_int_t ngx_http_usage_gate_add_variables(ngx_conf_t *cf);
 ngx_int_t ngx_http_usage_gate_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_usage_gate_filter_init(ngx_conf_t *cf);
 ngx_http_usage_gate_ctx_t *ngx_http_usage_gate_get_ctx(ngx_http_request_t *r);
@@ -142,6 +137,8 @@ ngx_int_t ngx_http_usage_gate_state_init_process(ngx_cycle_t *cycle,
     ngx_http_usage_gate_main_conf_t *mcf);
 void ngx_http_usage_gate_state_exit_process(ngx_cycle_t *cycle,
     ngx_http_usage_gate_main_conf_t *mcf);
+ngx_int_t ngx_http_usage_gate_state_load(ngx_http_usage_gate_zone_t *zone,
+    ngx_log_t *log);
 ngx_int_t ngx_http_usage_gate_from_jwt(ngx_http_request_t *r,
     ngx_http_usage_gate_loc_conf_t *lcf, ngx_http_usage_gate_ctx_t *ctx,
     ngx_str_t *plan, ngx_str_t *detail);

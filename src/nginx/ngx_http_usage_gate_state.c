@@ -14,7 +14,7 @@
 #include <ngx_http.h>
 
 #include "ngx_http_usage_gate_module.h"
-#include "ngx_http_usage_gate_ddb.h"
+#include "ngx_http_usage_gate_store.h"
 #include "ug_state.h"
 #include "ug_time.h"
 
@@ -83,10 +83,10 @@ ngx_http_usage_gate_state_load(ngx_http_usage_gate_zone_t *zone,
     salt_len = 0;
     err[0] = '\0';
 
-    /* DynamoDB (issue 4): past months' usage not yet in the table is
-     * loaded too, to be flushed */
+    /* with a store, past months' usage not yet written to it is loaded
+     * too, to be flushed */
     rc = ug_state_load((char *) zone->state.data,
-                       zone->ddb ? INT32_MIN : load.month,
+                       zone->store ? INT32_MIN : load.month,
                        ngx_http_usage_gate_state_record, &load, salt,
                        &salt_len, err, sizeof(err));
 
@@ -169,17 +169,16 @@ ngx_http_usage_gate_state_record(void *data, const ug_state_record_t *rec)
                                      rec->owner_len, &rec->counter)
         == NGX_OK)
     {
-        /* DynamoDB (issue 4) */
-        if (load->zone->ddb) {
+        if (load->zone->store) {
             r.len = rec->owner_len;
             ngx_memcpy(r.owner, rec->owner, rec->owner_len);
             r.counter = rec->counter;
-            r.unsynced = rec->unsynced;
-            r.synced_base = rec->synced_base;
-            r.old_unsynced = 0;
-            r.old_month = 0;
+            r.carry.unsynced = rec->unsynced;
+            r.carry.synced_base = rec->synced_base;
+            r.carry.old_unsynced = 0;
+            r.carry.old_month = 0;
 
-            ngx_http_usage_gate_ddb_restore(load->zone, &r);
+            load->zone->store->restore(load->zone, &r);
         }
 
         load->loaded++;
@@ -405,16 +404,16 @@ ngx_http_usage_gate_state_write(void *data, ngx_log_t *log)
     for (i = 0; i < t->n; i++) {
 
         /*
-         * DynamoDB (issue 4): usage of the month before that is not yet
-         * in the table goes first, as a record of its own for that month
-         * (the loader adds the records of one owner together)
+         * usage of the month before that the store has not yet written
+         * goes first, as a record of its own for that month (the loader
+         * adds the records of one owner together)
          */
-        if (t->records[i].old_unsynced != 0) {
+        if (t->records[i].carry.old_unsynced != 0) {
             ngx_memzero(&rec, sizeof(rec));
             rec.owner = t->records[i].owner;
             rec.owner_len = t->records[i].len;
-            rec.counter.month = t->records[i].old_month;
-            rec.unsynced = t->records[i].old_unsynced;
+            rec.counter.month = t->records[i].carry.old_month;
+            rec.unsynced = t->records[i].carry.old_unsynced;
 
             if (ug_state_write_record(w, &rec) == UG_STATE_IO) {
                 break;
@@ -424,9 +423,9 @@ ngx_http_usage_gate_state_write(void *data, ngx_log_t *log)
         }
 
         /* past months are of no use to a restart, but for usage that
-         * DynamoDB has not yet been told of */
+         * the store has not yet been told of */
         if (t->records[i].counter.month < month
-            && t->records[i].unsynced == 0)
+            && t->records[i].carry.unsynced == 0)
         {
             continue;
         }
@@ -434,8 +433,8 @@ ngx_http_usage_gate_state_write(void *data, ngx_log_t *log)
         rec.owner = t->records[i].owner;
         rec.owner_len = t->records[i].len;
         rec.counter = t->records[i].counter;
-        rec.unsynced = t->records[i].unsynced;
-        rec.synced_base = t->records[i].synced_base;
+        rec.unsynced = t->records[i].carry.unsynced;
+        rec.synced_base = t->records[i].carry.synced_base;
 
         if (ug_state_write_record(w, &rec) != UG_STATE_OK) {
             break;

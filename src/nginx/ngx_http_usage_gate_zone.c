@@ -8,7 +8,7 @@
 #include <openssl/rand.h>
 
 #include "ngx_http_usage_gate_zone.h"
-#include "ngx_http_usage_gate_ddb.h"
+#include "ngx_http_usage_gate_store.h"
 #include "ug_time.h"
 
 
@@ -87,14 +87,16 @@ ngx_http_usage_gate_init_zone(ngx_shm_zone_t *shm_zone, void *data)
             return NGX_ERROR;
         }
 
-        /* DynamoDB (issue 4): its state makes every node larger; nodes
-         * made for another layout cannot be reused */
+        /* a store's state makes every node larger; nodes made for
+         * another layout cannot be reused */
         if (ozone->sh->node_extra != zone->node_extra) {
             ngx_log_error(NGX_LOG_EMERG, shm_zone->shm.log, 0,
-                          "usage_gate_zone \"%V\": usage_gate_dynamodb was "
+                          "usage_gate_zone \"%V\": usage_gate_%V was "
                           "added or removed; restart nginx (with a state "
                           "file, counts are kept) instead of reloading",
-                          &shm_zone->shm.name);
+                          &shm_zone->shm.name,
+                          zone->store ? &zone->store->name
+                                      : &ozone->store->name);
             return NGX_ERROR;
         }
 
@@ -102,7 +104,8 @@ ngx_http_usage_gate_init_zone(ngx_shm_zone_t *shm_zone, void *data)
         zone->shpool = ozone->shpool;
         ngx_http_usage_gate_stats_bind(zone);
 
-        return ngx_http_usage_gate_ddb_init_zone(zone, shm_zone->shm.log);
+        return zone->store ? zone->store->init_zone(zone, shm_zone->shm.log)
+                           : NGX_OK;
     }
 
     zone->shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
@@ -152,9 +155,8 @@ ngx_http_usage_gate_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 
     ngx_http_usage_gate_stats_bind(zone);
 
-    /* DynamoDB (issue 4) */
-    if (ngx_http_usage_gate_ddb_init_zone(zone, shm_zone->shm.log)
-        != NGX_OK)
+    if (zone->store
+        && zone->store->init_zone(zone, shm_zone->shm.log) != NGX_OK)
     {
         return NGX_ERROR;
     }
@@ -212,7 +214,10 @@ ngx_http_usage_gate_zone_carry(ngx_http_usage_gate_zone_t *zone,
     if (ozone == NULL
         || ozone->sh->version != NGX_HTTP_USAGE_GATE_ZONE_VERSION)
     {
-        (void) ngx_http_usage_gate_state_load(zone, shm_zone->shm.log);
+        if (zone->load) {
+            (void) zone->load(zone, shm_zone->shm.log);
+        }
+
         return;
     }
 
@@ -231,9 +236,9 @@ ngx_http_usage_gate_zone_carry(ngx_http_usage_gate_zone_t *zone,
                                              &rec[i].counter)
                 == NGX_OK)
             {
-                /* DynamoDB (issue 4): unsynced usage moves along */
-                if (zone->ddb) {
-                    ngx_http_usage_gate_ddb_restore(zone, &rec[i]);
+                /* usage the store has not yet written moves along */
+                if (zone->store) {
+                    zone->store->restore(zone, &rec[i]);
                 }
 
                 total++;
@@ -417,11 +422,11 @@ ngx_http_usage_gate_evict(ngx_http_usage_gate_zone_t *zone, uint64_t now_us)
         prev = ngx_queue_prev(q);
         un = ngx_queue_data(q, ngx_http_usage_gate_node_t, queue);
 
-        /* DynamoDB (issue 4): usage not yet in the table is kept too */
+        /* usage the store has not yet written is kept too */
         if ((un->counter.month < month
              || (un->counter.month_used == 0
                  && un->counter.tat_us <= now_us))
-            && !(zone->node_extra && ngx_http_usage_gate_ddb_keep(un)))
+            && !(zone->store && zone->store->keep(zone, un)))
         {
             node = (ngx_rbtree_node_t *)
                        ((u_char *) un - offsetof(ngx_rbtree_node_t, color));
@@ -565,7 +570,7 @@ ngx_http_usage_gate_alloc_locked(ngx_http_usage_gate_zone_t *zone,
            + offsetof(ngx_http_usage_gate_node_t, owner)
            + len;
 
-    /* DynamoDB (issue 4): its state follows the owner, aligned */
+    /* the store's state follows the owner, aligned */
     if (zone->node_extra) {
         size = ngx_align(size, NGX_ALIGNMENT) + zone->node_extra;
     }
@@ -718,15 +723,11 @@ ngx_http_usage_gate_zone_next(ngx_http_usage_gate_zone_t *zone,
         ngx_memcpy(records[n].owner, un->owner, un->len);
         records[n].counter = un->counter;
 
-        /* DynamoDB (issue 4) */
-        if (zone->node_extra) {
-            ngx_http_usage_gate_ddb_record(un, &records[n]);
+        if (zone->store) {
+            zone->store->record(zone, un, &records[n]);
 
         } else {
-            records[n].unsynced = 0;
-            records[n].synced_base = 0;
-            records[n].old_unsynced = 0;
-            records[n].old_month = 0;
+            ngx_memzero(&records[n].carry, sizeof(records[n].carry));
         }
 
         cursor->hash = (uint32_t) next->key;

@@ -71,11 +71,10 @@ typedef struct {
      * must no longer write the state file over the new zone's counts */
     ngx_atomic_t             superseded;
 
-    /* DynamoDB (issue 4): bytes after each owner for its DynamoDB state
-     * (0 without usage_gate_dynamodb), and the zone-wide part of it
-     * (ngx_http_usage_gate_ddb.c) */
+    /* bytes after each owner for its store's state (0 without a
+     * store), and the store's zone-wide part */
     size_t                   node_extra;
-    void                    *ddb;
+    void                    *store;
 
     /* Plans are kept by name, so counts survive a reload that reorders
      * or adds plans; slot UG_PLANS_MAX collects requests with no plan. */
@@ -100,7 +99,10 @@ typedef struct {
 } ngx_http_usage_gate_node_t;
 
 
-typedef struct {
+typedef struct ngx_http_usage_gate_store_s  ngx_http_usage_gate_store_t;
+
+
+typedef struct ngx_http_usage_gate_zone_s {
     ngx_http_usage_gate_shctx_t  *sh;
     ngx_slab_pool_t              *shpool;
     ngx_str_t                     name;
@@ -128,10 +130,16 @@ typedef struct {
     ug_anon_t                    *anon;
     time_t                        full_logged;
 
-    /* DynamoDB (issue 4): usage_gate_dynamodb's configuration, or NULL;
-     * and the bytes each owner's node carries for it */
-    void                         *ddb;
+    /* the shared store behind the zone (ngx_http_usage_gate_store.h) and
+     * its configuration, or NULL; and the bytes each owner's node
+     * carries for it */
+    ngx_http_usage_gate_store_t  *store;
+    void                         *store_conf;
     size_t                        node_extra;
+
+    /* fills a new zone from the state file, when it has one */
+    ngx_int_t                   (*load)(struct ngx_http_usage_gate_zone_s *zone,
+                                        ngx_log_t *log);
 } ngx_http_usage_gate_zone_t;
 
 
@@ -144,17 +152,26 @@ typedef struct {
 } ngx_http_usage_gate_cursor_t;
 
 
+/*
+ * What a store has not yet written for an owner, kept by the state file
+ * and carried into a resized zone: usage for counter.month and for the
+ * month before (old_month), and the store's last count.  All 0 without a
+ * store.
+ */
+typedef struct {
+    int64_t                       unsynced;
+    uint64_t                      synced_base;
+    int64_t                       old_unsynced;
+    int32_t                       old_month;
+} ngx_http_usage_gate_carry_t;
+
+
 typedef struct {
     size_t                        len;
     u_char                        owner[UG_OWNER_MAX];
     ug_counter_t                  counter;
 
-    /* DynamoDB (issue 4): usage not yet in the table, for counter.month
-     * and for the month before (old_month), and the table's last count */
-    int64_t                       unsynced;
-    uint64_t                      synced_base;
-    int64_t                       old_unsynced;
-    int32_t                       old_month;
+    ngx_http_usage_gate_carry_t   carry;
 } ngx_http_usage_gate_record_t;
 
 
@@ -171,7 +188,7 @@ ngx_int_t ngx_http_usage_gate_zone_decide(ngx_http_usage_gate_zone_t *zone,
     u_char *owner, size_t len, const ug_limits_t *limits, uint64_t cost,
     uint64_t now_us, ug_decision_t *d);
 
-/* DynamoDB (issue 4): where an owner's DynamoDB state starts. */
+/* Where the bytes an owner's node carries for its store start. */
 #define ngx_http_usage_gate_node_extra(un)                                   \
     ((void *) ngx_align_ptr((un)->owner + (un)->len, NGX_ALIGNMENT))
 
@@ -219,9 +236,5 @@ ngx_int_t ngx_http_usage_gate_zone_update(ngx_http_usage_gate_zone_t *zone,
 
 void ngx_http_usage_gate_zone_count(ngx_http_usage_gate_zone_t *zone,
     ngx_int_t plan, ngx_uint_t result);
-
-/* in ngx_http_usage_gate_state.c */
-ngx_int_t ngx_http_usage_gate_state_load(ngx_http_usage_gate_zone_t *zone,
-    ngx_log_t *log);
 
 #endif /* NGX_HTTP_USAGE_GATE_ZONE_H */

@@ -59,7 +59,8 @@ static const unsigned char  fuzz_secret[] = {
 
 static const char  *fuzz_issuers[] = { "joe", "https://clerk.example" };
 static const char  *fuzz_audiences[] = { "api", "https://app.example" };
-static const char  *fuzz_plan_claims[] = { "a.b.c", "plan", "" , "x..y" };
+static const char  *fuzz_plan_claims[] = { "a.b.c:clerk", "plan", "" ,
+                                           "x..y", ":clerk", "pla" };
 static const char  *fuzz_org_claims[] = { "o.id", "org_id" };
 
 static ug_jwt_keys_t    *fuzz_keys;
@@ -105,10 +106,13 @@ static int
 fuzz_same_claims(const ug_jwt_claims_t *a, const ug_jwt_claims_t *b)
 {
     return a->sub_len == b->sub_len && a->org_len == b->org_len
-           && a->plan_len == b->plan_len && a->kid_len == b->kid_len
+           && a->plan_len == b->plan_len
+           && a->plan_org_len == b->plan_org_len && a->kid_len == b->kid_len
            && a->alg == b->alg && a->exp == b->exp
            && strcmp(a->sub, b->sub) == 0 && strcmp(a->org, b->org) == 0
-           && strcmp(a->plan, b->plan) == 0 && strcmp(a->kid, b->kid) == 0;
+           && strcmp(a->plan, b->plan) == 0
+           && strcmp(a->plan_org, b->plan_org) == 0
+           && strcmp(a->kid, b->kid) == 0;
 }
 
 
@@ -130,7 +134,9 @@ fuzz_verify(const ug_jwt_policy_t *policy, const char *token, size_t len)
     fuzz_check_str(c.kid, c.kid_len, 0);
 
     if (rc != UG_JWT_OK) {
-        if (c.sub_len || c.org_len || c.plan_len || c.exp) {
+        if (c.sub_len || c.org_len || c.plan_len || c.plan_org_len
+            || c.exp)
+        {
             abort();
         }
 
@@ -140,6 +146,12 @@ fuzz_verify(const ug_jwt_policy_t *policy, const char *token, size_t len)
     fuzz_check_str(c.sub, c.sub_len, 1);
     fuzz_check_str(c.org, c.org_len, 0);
     fuzz_check_str(c.plan, c.plan_len, 0);
+    fuzz_check_str(c.plan_org, c.plan_org_len, 0);
+
+    /* a plan for one scope means a plan for the other */
+    if ((c.plan_len == 0) != (c.plan_org_len == 0)) {
+        abort();
+    }
 
     if (!(policy->algs & (unsigned) c.alg)) {
         abort();
@@ -235,7 +247,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         policy.n_audiences = 2;
         policy.leeway = 0;
         policy.plan_claims = fuzz_plan_claims;
-        policy.n_plan_claims = 4;
+        policy.n_plan_claims = 6;
         policy.org_claims = fuzz_org_claims;
         policy.n_org_claims = 2;
 

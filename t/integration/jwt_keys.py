@@ -1,4 +1,4 @@
-"""Keys and tokens for the JWT integration tests (issue 3).
+"""Keys and tokens for the JWT integration tests.
 
 Everything here is minted at test time with libraries independent of the
 module: Debian's python3-jwt (PyJWT) and python3-cryptography.  The keys

@@ -1,4 +1,4 @@
-"""Issue 5, the admin API: read and correct an owner's counts.
+"""The admin API: read and correct an owner's counts.
 
     GET  /usage_gate/admin/owners/{owner}
     POST /usage_gate/admin/owners/{owner}/reset

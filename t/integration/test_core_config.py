@@ -1,4 +1,4 @@
-"""Issue 2, configuration: malformed directives fail `nginx -t` naming the
+"""Configuration: malformed directives fail `nginx -t` naming the
 directive and nginx.conf:<line>; the demo config is valid.
 """
 

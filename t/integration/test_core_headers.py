@@ -1,4 +1,4 @@
-"""Issue 2, what users and the app see: the client response headers (the
+"""What users and the app see: the client response headers (the
 seed's X-Plan / X-Usage-* and the IETF RateLimit fields), usage_gate_headers
 off, the headers written upstream, and the $usage_gate_* variables.
 """

@@ -1,4 +1,4 @@
-"""Issue 2, identity and plans: who is calling and on which plan.
+"""Identity and plans: who is calling and on which plan.
 
 Trusted identity headers, untrusted peers, the anonymous owner and its
 salt, scope user/org, the plan table (default and declared), and bad
@@ -8,8 +8,8 @@ identity headers.
 import re
 import unittest
 
-from harness import (GATE_HTTP, GateTestCase, anon_owner, ask, gated,
-                     server, user)
+from harness import (GATE_HTTP, GateTestCase, Nginx, anon_owner, ask,
+                     gated, server, user)
 
 ANON_127_0_0_1 = "anon:b109e04d0335ce95dea2a753"
 
@@ -334,6 +334,75 @@ class BadIdentityHeaders(GateTestCase):
         self.assertEqual(r.status, 200, r)
         self.assertEqual(r.seen["x-user-id"], punct)
         self.assertEqual(r.seen["x-org-id"], punct)
+
+
+class IdentityConfig(GateTestCase):
+    """usage_gate_identity and usage_gate_trusted_proxies refuse what they
+    cannot use, saying what is accepted, at the line that is wrong."""
+
+    HTTP = """
+    usage_gate_zone  usage:1m;
+    usage_gate_anon_salt  "sentientiq";
+    server {
+        listen 127.0.0.1:{{port}};
+        location /ask {
+            %s  # BAD
+            usage_gate usage;
+            proxy_pass http://127.0.0.1:9;
+        }
+        location /free {
+            %s  # UNGATED
+            usage_gate off;
+            proxy_pass http://127.0.0.1:9;
+        }
+    }
+"""
+
+    def _test(self, gated_line, ungated_line="usage_gate_dry_run off;"):
+        ng = Nginx(self.HTTP % (gated_line, ungated_line), vars=self.vars())
+        self.addCleanup(ng.cleanup)
+        ok, out = ng.test_config()
+        return ok, out, ng
+
+    def test_bad_sources_and_proxies_fail_nginx_t(self):
+        cases = [
+            ("usage_gate_identity header cookie;",
+             'usage_gate_identity: unknown source "cookie" '
+             '(use jwt, header or anon) in {conf}:{line}'),
+            ("usage_gate_identity anon header anon;",
+             'usage_gate_identity: "anon" is listed twice in {conf}:{line}'),
+            ("usage_gate_identity header; usage_gate_identity anon;",
+             '"usage_gate_identity" directive is duplicate in '
+             '{conf}:{line}'),
+            ("usage_gate_identity jwt anon;",
+             "usage_gate_identity: the jwt source in {conf}:{line} needs "
+             "usage_gate_jwt_keys or usage_gate_jwt_secret_file where a "
+             "gate uses it"),
+            ("usage_gate_trusted_proxies 10.0.0.0/8 bogus;",
+             'usage_gate_trusted_proxies: invalid address or network '
+             '"bogus" in {conf}:{line}'),
+        ]
+        for line, message in cases:
+            with self.subTest(line=line):
+                ok, out, ng = self._test(line)
+                self.assertFalse(ok, out)
+                expected = message.format(conf=ng.conf_path,
+                                          line=ng.line_of("# BAD"))
+                self.assertIn("[emerg] " + expected, out)
+
+    def test_jwt_without_keys_is_accepted_where_no_gate_runs(self):
+        # the jwt source is listed only in the location without a gate
+        ok, out, _ = self._test("usage_gate_identity anon;",
+                                "usage_gate_identity jwt anon;")
+        self.assertTrue(ok, out)
+        self.assertNotIn("jwt source", out)
+
+    def test_low_address_bits_are_warned_not_refused(self):
+        ok, out, ng = self._test("usage_gate_trusted_proxies 10.1.2.3/8;")
+        self.assertTrue(ok, out)
+        self.assertIn("[warn] usage_gate_trusted_proxies: low address bits "
+                      f"of 10.1.2.3/8 are meaningless in {ng.conf_path}:"
+                      f"{ng.line_of('# BAD')}", out)
 
 
 if __name__ == "__main__":

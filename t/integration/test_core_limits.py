@@ -1,4 +1,4 @@
-"""Issue 2, decisions: the monthly quota (402), the per-minute cap (429),
+"""Decisions: the monthly quota (402), the per-minute cap (429),
 cost=N, plans= bypass, dry run, usage_gate off, the deny statuses and body,
 upgrade_url and error_page.
 """

@@ -1,4 +1,4 @@
-"""Issue 2, the shared zone: exact counts under concurrency across workers,
+"""The shared zone: exact counts under concurrency across workers,
 counts kept across reloads, and the calendar-month rollover (under faketime).
 """
 

@@ -1,4 +1,4 @@
-"""Issue 4: DynamoDB as the fleet's shared store.
+"""DynamoDB as the fleet's shared store.
 
 A real DynamoDB-compatible server (dynalite, from t/node_modules) runs on
 loopback with its data in a temp dir; nginx instances with the module talk

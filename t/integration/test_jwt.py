@@ -1,4 +1,4 @@
-"""Issue 3, verified JWT identity: bearer tokens checked before any claim
+"""Verified JWT identity: bearer tokens checked before any claim
 in them is believed.
 
 Tokens are minted at test time by an independent library (Debian's

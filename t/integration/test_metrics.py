@@ -1,4 +1,4 @@
-"""Issue 5, the metrics endpoint: after a scripted mix of requests every
+"""The metrics endpoint: after a scripted mix of requests every
 counter equals what was sent; the text is read with the Prometheus
 client's own parser (not a regex), and ?format=json carries the same
 numbers; the owners gauge, zone bytes and the state-file write counters.
@@ -13,7 +13,7 @@ import unittest
 from prometheus_client.parser import text_string_to_metric_families
 
 from harness import (GateTestCase, ask, gated, request, server, user,
-                     wait_for)
+                     wait_for, worker_mkdir)
 
 RESULTS = ("allowed", "quota", "rate", "dry_run_quota", "dry_run_rate",
            "bypass", "unauthorized", "bad_request")
@@ -288,7 +288,7 @@ class StateCounters(MetricsCase):
         ng = self.make_nginx(http(
             "state={{dir}}/st/usage_gate.state state_interval=1s"))
         sub = os.path.join(ng.dir, "st")
-        os.mkdir(sub)
+        worker_mkdir(sub)
         started = time.time()
         ng.start()
         self.send(2, "/ask", user("f1"))
@@ -327,7 +327,7 @@ class StateCounters(MetricsCase):
         ng = self.make_nginx(http(
             "state={{dir}}/st/usage_gate.state state_interval=1s"))
         sub = os.path.join(ng.dir, "st")
-        os.mkdir(sub)
+        worker_mkdir(sub)
         ng.start()
         self.send(2, "/ask", user("f1"))
         wait_for(lambda: self.metrics()[0][zone_key(
@@ -380,7 +380,7 @@ class StateCounters(MetricsCase):
         samples = self.wait_failure()
         writes_then = samples[zone_key("usage_gate_state_writes_total",
                                        "usage")]
-        os.mkdir(sub)
+        worker_mkdir(sub)
         wait_for(lambda: self.metrics()[0][zone_key(
             "usage_gate_state_writes_total", "usage")] > writes_then, 6,
             0.2, "state file writes to resume once the directory is back")

@@ -1,4 +1,4 @@
-"""Issue 5, the state file: counts that survive `nginx -s quit`, `-s stop`,
+"""The state file: counts that survive `nginx -s quit`, `-s stop`,
 a reload that resizes the zone, a crash (kill -9), a corrupt file, and the
 anonymous salt that goes with them; past months are not loaded back.
 
@@ -15,7 +15,7 @@ import unittest
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from harness import (NGINX, GateTestCase, ask, free_port, gated, request,
-                     server, user, wait_for)
+                     server, user, wait_for, worker_mkdir)
 
 STATE = "usage_gate.state"
 BAD_RE = re.compile(re.escape(STATE) + r"\.bad-(\d+)$")
@@ -334,7 +334,7 @@ class Crash(StateCase):
         ng = self.make_nginx(state_http(params="state_interval=1s").replace(
             "{{dir}}/" + STATE, "{{dir}}/st/" + STATE))
         sub = os.path.join(ng.dir, "st")
-        os.mkdir(sub)
+        worker_mkdir(sub)
         ng.start()
         self.asks(1, 5, user("alice"))
         time.sleep(1.6)

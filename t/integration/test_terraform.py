@@ -1,4 +1,4 @@
-"""Issue 4, terraform/: the table module and its IAM policy match what the
+"""terraform/: the table module and its IAM policy match what the
 module sends.
 
 The .tf files are converted to JSON with @cdktf/hcl2json (npm, installed in

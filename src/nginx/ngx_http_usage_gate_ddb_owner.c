@@ -1,0 +1,241 @@
+/*
+ * An owner's DynamoDB state in the zone, after its name in the node: the
+ * month roll, the units to write, the sync queue, eviction and the
+ * records the state file and a zone resize carry.  All under the zone
+ * lock unless said otherwise.
+ */
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_usage_gate_ddb_internal.h"
+
+
+
+ngx_int_t
+ngx_http_usage_gate_ddb_init_zone(ngx_http_usage_gate_zone_t *zone,
+    ngx_log_t *log)
+{
+    ngx_http_usage_gate_ddb_sh_t  *dsh;
+
+    if (zone->store_conf == NULL || zone->sh->store != NULL) {
+        return NGX_OK;
+    }
+
+    dsh = ngx_slab_alloc(zone->shpool, sizeof(ngx_http_usage_gate_ddb_sh_t));
+    if (dsh == NULL) {
+        ngx_log_error(NGX_LOG_EMERG, log, 0,
+                      "usage_gate_zone \"%V\": no room for the DynamoDB "
+                      "state", &zone->name);
+        return NGX_ERROR;
+    }
+
+    ngx_memzero(dsh, sizeof(ngx_http_usage_gate_ddb_sh_t));
+    ngx_queue_init(&dsh->dirty);
+
+    zone->sh->store = dsh;
+
+    return NGX_OK;
+}
+
+
+ngx_http_usage_gate_ddb_node_t *
+ngx_http_usage_gate_ddb_state(ngx_http_usage_gate_node_t *un)
+{
+    ngx_http_usage_gate_ddb_node_t  *st;
+
+    st = ngx_http_usage_gate_node_extra(un);
+    st->c.back = (uint16_t) ((u_char *) st - (u_char *) un);
+
+    return st;
+}
+
+
+/* Under the lock: the owner's state moves to another month (ug_claim.h). */
+int64_t
+ngx_http_usage_gate_ddb_roll(ngx_http_usage_gate_zone_t *zone,
+    ngx_http_usage_gate_ddb_node_t *st, int32_t month)
+{
+    int64_t                        lost, backlog;
+    ngx_http_usage_gate_ddb_sh_t  *dsh;
+
+    dsh = zone->sh->store;
+    backlog = 0;
+
+    lost = ug_claim_roll(&st->c, month, &backlog);
+
+    dsh->backlog += (ngx_atomic_uint_t) backlog;
+
+    return lost;
+}
+
+
+/*
+ * Under the lock: units to add to the table for an owner's month at the
+ * next sync (ug_claim.h); the owner joins the sync queue.  Returns the
+ * units that could not be kept.
+ */
+int64_t
+ngx_http_usage_gate_ddb_add(ngx_http_usage_gate_zone_t *zone,
+    ngx_http_usage_gate_ddb_node_t *st, int32_t month, int64_t units,
+    ngx_uint_t fresh)
+{
+    int                            queue;
+    int64_t                        lost, backlog;
+    ngx_http_usage_gate_ddb_sh_t  *dsh;
+
+    dsh = zone->sh->store;
+    backlog = 0;
+
+    lost = ug_claim_add(&st->c, month, units, fresh ? 1 : 0, &backlog,
+                        &queue);
+
+    dsh->backlog += (ngx_atomic_uint_t) backlog;
+
+    if (queue) {
+        ngx_http_usage_gate_ddb_dirty(zone, st);
+    }
+
+    return lost;
+}
+
+
+/*
+ * Under the lock: the sync is to visit the owner.  And this worker's sync
+ * timer is to hold a graceful exit back until it has fired once more
+ * (within a second), so that the last round writes this.
+ */
+void
+ngx_http_usage_gate_ddb_dirty(ngx_http_usage_gate_zone_t *zone,
+    ngx_http_usage_gate_ddb_node_t *st)
+{
+    ngx_http_usage_gate_ddb_sh_t    *dsh;
+    ngx_http_usage_gate_ddb_conf_t  *dc;
+
+    dsh = zone->sh->store;
+    dc = zone->store_conf;
+
+    dc->sync_event.cancelable = 0;
+
+    if (!(st->c.flags & UG_CLAIM_DIRTY)) {
+        st->c.flags |= UG_CLAIM_DIRTY;
+        ngx_queue_insert_tail(&dsh->dirty, &st->dirty);
+        dsh->dirty_n++;
+    }
+}
+
+
+/* Under the lock: the zone's view of the owner's usage this month. */
+void
+ngx_http_usage_gate_ddb_used(ngx_http_usage_gate_node_t *un,
+    ngx_http_usage_gate_ddb_node_t *st)
+{
+    int64_t  used;
+
+    used = ug_claim_used(&st->c, un->counter.month);
+
+    if (used >= 0) {
+        un->counter.month_used = (uint64_t) used;
+    }
+}
+
+
+void
+ngx_http_usage_gate_ddb_lost(ngx_http_usage_gate_zone_t *zone, u_char *owner,
+    size_t len, int64_t units, ngx_log_t *log)
+{
+    if (units == 0) {
+        return;
+    }
+
+    ngx_log_error(NGX_LOG_ALERT, log, 0,
+                  "usage_gate_dynamodb: zone \"%V\": %L units of owner "
+                  "\"%*s\" could not be kept for DynamoDB (unreachable for "
+                  "over a month, or the zone is full)", &zone->name, units,
+                  len, owner);
+}
+
+
+ngx_uint_t
+ngx_http_usage_gate_ddb_keep(ngx_http_usage_gate_zone_t *zone,
+    ngx_http_usage_gate_node_t *un)
+{
+    ngx_http_usage_gate_ddb_node_t  *st;
+
+    st = ngx_http_usage_gate_node_extra(un);
+
+    return ug_claim_keep(&st->c);
+}
+
+
+void
+ngx_http_usage_gate_ddb_record(ngx_http_usage_gate_zone_t *zone,
+    ngx_http_usage_gate_node_t *un, ngx_http_usage_gate_record_t *rec)
+{
+    ug_claim_carry_t                 carry;
+    ngx_http_usage_gate_ddb_node_t  *st;
+
+    st = ngx_http_usage_gate_node_extra(un);
+
+    ug_claim_carry(&st->c, un->counter.month, &carry);
+
+    rec->carry.unsynced = carry.unsynced;
+    rec->carry.synced_base = carry.synced_base;
+    rec->carry.old_unsynced = carry.old_unsynced;
+    rec->carry.old_month = carry.old_month;
+}
+
+
+void
+ngx_http_usage_gate_ddb_restore(ngx_http_usage_gate_zone_t *zone,
+    ngx_http_usage_gate_record_t *rec)
+{
+    int64_t                          lost;
+    ngx_http_usage_gate_node_t      *un;
+    ngx_http_usage_gate_ddb_node_t  *st;
+
+    if (rec->carry.unsynced == 0 && rec->carry.old_unsynced == 0
+        && rec->carry.synced_base == 0)
+    {
+        return;
+    }
+
+    lost = 0;
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    un = ngx_http_usage_gate_zone_node_locked(zone, rec->owner, rec->len,
+                                              ngx_http_usage_gate_now_us(),
+                                              0);
+    if (un == NULL) {
+        ngx_shmtx_unlock(&zone->shpool->mutex);
+        return;
+    }
+
+    st = ngx_http_usage_gate_ddb_state(un);
+
+    if (rec->carry.old_unsynced) {
+        lost += ngx_http_usage_gate_ddb_add(zone, st, rec->carry.old_month,
+                                            rec->carry.old_unsynced, 1);
+    }
+
+    if (st->c.month < rec->counter.month) {
+        lost += ngx_http_usage_gate_ddb_roll(zone, st, rec->counter.month);
+    }
+
+    lost += ngx_http_usage_gate_ddb_add(zone, st, rec->counter.month,
+                                        rec->carry.unsynced, 1);
+
+    /* a base from before a restart is a fair first guess; it is replaced
+     * by the table's at the first answer */
+    if (rec->carry.synced_base && st->c.month == rec->counter.month) {
+        st->c.base = rec->carry.synced_base;
+        st->c.flags |= UG_CLAIM_BASE;
+    }
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    ngx_http_usage_gate_ddb_lost(zone, rec->owner, rec->len, lost,
+                                 ngx_cycle->log);
+}

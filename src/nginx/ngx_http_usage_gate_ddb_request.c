@@ -1,0 +1,308 @@
+/*
+ * UpdateItem requests: the body, the send, the answer and its retries,
+ * and the per-zone error accounting.
+ */
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_usage_gate_ddb_internal.h"
+
+
+
+ngx_int_t
+ngx_http_usage_gate_ddb_body(ngx_http_usage_gate_ddb_conf_t *dc,
+    ngx_pool_t *pool, u_char *owner, size_t len, int32_t month,
+    int64_t delta, int64_t limit, ngx_str_t *body, ngx_log_t *log)
+{
+    int            rc;
+    char           buf[UG_DDB_BODY_MAX];
+    size_t         n;
+    ug_ddb_item_t  item;
+
+    ngx_memzero(&item, sizeof(ug_ddb_item_t));
+
+    item.table = (char *) dc->table.data;
+    item.table_len = dc->table.len;
+    item.owner = (char *) owner;
+    item.owner_len = len;
+    item.month = month;
+
+    if (dc->ttl.len) {
+        item.ttl_attr = (char *) dc->ttl.data;
+        item.ttl_attr_len = dc->ttl.len;
+        item.ttl_at = ug_ddb_ttl_at(month, dc->ttl_keep);
+    }
+
+    rc = ug_ddb_build_add(buf, sizeof(buf), &n, &item, delta, limit);
+
+    if (rc != UG_DDB_BUILD_OK) {
+        ngx_log_error(NGX_LOG_ERR, log, 0,
+                      "usage_gate_dynamodb: cannot build a write for owner "
+                      "\"%*s\": %s", len, owner, ug_ddb_build_strerror(rc));
+        return NGX_ERROR;
+    }
+
+    if (pool == NULL) {
+        /* the caller sends it at once; curl copies the bytes */
+        body->data = ngx_alloc(n, log);
+
+    } else {
+        body->data = ngx_pnalloc(pool, n);
+    }
+
+    if (body->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(body->data, buf, n);
+    body->len = n;
+
+    return NGX_OK;
+}
+
+
+/* One attempt of a waiting request's write. */
+ngx_int_t
+ngx_http_usage_gate_ddb_send(ngx_http_usage_gate_ddb_req_t *dr)
+{
+    ngx_msec_int_t                   left;
+    ug_ddb_result_t                  res;
+    const ug_aws_creds_t            *creds;
+    ngx_http_usage_gate_ddb_sh_t    *dsh;
+    ngx_http_usage_gate_ddb_conf_t  *dc;
+
+    dc = dr->conf;
+    dsh = dr->zone->sh->store;
+
+    creds = ngx_http_usage_gate_ddb_creds(dc);
+
+    if (creds == NULL) {
+        ngx_memzero(&res, sizeof(ug_ddb_result_t));
+        ngx_cpystrn((u_char *) res.type, (u_char *) "NoCredentials",
+                    sizeof(res.type));
+        res.cls = UG_DDB_FATAL;
+        ngx_http_usage_gate_ddb_error(dr->zone, &res, "UpdateItem",
+                                      dr->r->connection->log);
+        return NGX_DECLINED;
+    }
+
+    left = (ngx_msec_int_t) (dr->deadline - ngx_current_msec);
+
+    if (left <= 0) {
+        return NGX_DECLINED;
+    }
+
+    dr->attempts++;
+
+    dr->curl = ngx_http_usage_gate_curl_post(dr->r->connection->log,
+                          dc->endpoint, UG_DDB_OP_UPDATE, &dr->body,
+                          ngx_min(dc->connect_timeout, (ngx_msec_t) left),
+                          (ngx_msec_t) left, creds, dc->region,
+                          ngx_http_usage_gate_ddb_answered, dr);
+
+    if (dr->curl == NULL) {
+        return NGX_ERROR;
+    }
+
+    (void) ngx_atomic_fetch_add(&dsh->writes, 1);
+
+    return NGX_OK;
+}
+
+
+ug_ddb_class_t
+ngx_http_usage_gate_ddb_parse(ngx_int_t rc, long status, ngx_str_t *body,
+    const char *error, ug_ddb_result_t *res)
+{
+    if (rc == NGX_OK) {
+        return ug_ddb_parse_update(status, (char *) body->data, body->len,
+                                   res);
+    }
+
+    return ug_ddb_parse_error(0, (char *) body->data, body->len, error, res);
+}
+
+
+void
+ngx_http_usage_gate_ddb_answered(void *data, ngx_int_t rc, long status,
+    ngx_str_t *body, const char *error)
+{
+    ngx_http_usage_gate_ddb_req_t *dr = data;
+
+    uint32_t                         delay;
+    ngx_msec_int_t                   left;
+    ug_ddb_class_t                   cls;
+    ug_ddb_result_t                  res;
+    ngx_http_usage_gate_ddb_sh_t    *dsh;
+
+    dr->curl = NULL;
+    dsh = dr->zone->sh->store;
+
+    cls = ngx_http_usage_gate_ddb_parse(rc, status, body, error, &res);
+
+    switch (cls) {
+
+    case UG_DDB_OK:
+        dsh->down_until = 0;
+        ngx_http_usage_gate_ddb_settle(dr, NGX_HTTP_USAGE_GATE_DDB_OK,
+                                       res.count);
+        break;
+
+    case UG_DDB_CONDITIONAL_FAILED:
+        dsh->down_until = 0;
+
+        if (dr->extra) {
+            /* no room for the claim: this request alone may still fit */
+            ngx_http_usage_gate_ddb_unclaim(dr, 1);
+
+            if (ngx_http_usage_gate_ddb_body(dr->conf, dr->r->pool,
+                                             dr->owner.data, dr->owner.len,
+                                             dr->month,
+                                             (int64_t) (dr->cost + dr->taken),
+                                             dr->limits.month, &dr->body,
+                                             dr->r->connection->log)
+                == NGX_OK
+                && ngx_http_usage_gate_ddb_send(dr) == NGX_OK)
+            {
+                return;
+            }
+
+            ngx_http_usage_gate_ddb_settle(dr,
+                                           NGX_HTTP_USAGE_GATE_DDB_FAILED, 0);
+            break;
+        }
+
+        ngx_http_usage_gate_ddb_settle(dr, NGX_HTTP_USAGE_GATE_DDB_QUOTA, 0);
+        break;
+
+    case UG_DDB_RETRYABLE:
+        ngx_http_usage_gate_ddb_error(dr->zone, &res, "UpdateItem",
+                                      dr->r->connection->log);
+
+        if (ug_ddb_should_retry(cls, dr->attempts)) {
+            delay = ug_ddb_backoff_ms(dr->attempts, (uint32_t) ngx_random());
+            left = (ngx_msec_int_t) (dr->deadline - ngx_current_msec);
+
+            if (left > (ngx_msec_int_t) delay) {
+                ngx_add_timer(&dr->retry, (ngx_msec_t) delay + 1);
+                return;
+            }
+        }
+
+        /* spare the next requests the same wait (see _locked) */
+        dsh->down_until = ngx_current_msec + ngx_max(dr->conf->sync, 1000);
+
+        ngx_http_usage_gate_ddb_settle(dr, NGX_HTTP_USAGE_GATE_DDB_FAILED, 0);
+        break;
+
+    default: /* UG_DDB_FATAL */
+        ngx_http_usage_gate_ddb_error(dr->zone, &res, "UpdateItem",
+                                      dr->r->connection->log);
+
+        if (res.auth && ngx_http_usage_gate_ddb_aws
+            && ngx_http_usage_gate_ddb_aws->remote_kind
+            && ngx_http_usage_gate_ddb_aws->step
+               == NGX_HTTP_USAGE_GATE_AWS_NONE)
+        {
+            /* expired or revoked temporary credentials: fetch again */
+            if (ngx_http_usage_gate_ddb_aws->refresh.timer_set) {
+                ngx_del_timer(&ngx_http_usage_gate_ddb_aws->refresh);
+            }
+
+            ngx_add_timer(&ngx_http_usage_gate_ddb_aws->refresh, 1);
+        }
+
+        ngx_http_usage_gate_ddb_settle(dr, NGX_HTTP_USAGE_GATE_DDB_FAILED, 0);
+        break;
+    }
+
+    ngx_http_usage_gate_ddb_wake(dr);
+}
+
+
+void
+ngx_http_usage_gate_ddb_retry(ngx_event_t *ev)
+{
+    ngx_http_usage_gate_ddb_req_t *dr = ev->data;
+
+    if (ngx_http_usage_gate_ddb_send(dr) == NGX_OK) {
+        return;
+    }
+
+    ngx_http_usage_gate_ddb_settle(dr, NGX_HTTP_USAGE_GATE_DDB_FAILED, 0);
+    ngx_http_usage_gate_ddb_wake(dr);
+}
+
+
+/*
+ * Counts an error by its AWS type in the zone, and logs it, at most once
+ * a second per worker and zone.
+ */
+void
+ngx_http_usage_gate_ddb_error(ngx_http_usage_gate_zone_t *zone,
+    ug_ddb_result_t *res, const char *what, ngx_log_t *log)
+{
+    size_t                           len;
+    ngx_uint_t                       i;
+    ngx_http_usage_gate_ddb_sh_t    *dsh;
+    ngx_http_usage_gate_ddb_err_t   *e;
+    ngx_http_usage_gate_ddb_conf_t  *dc;
+
+    dsh = zone->sh->store;
+    dc = zone->store_conf;
+
+    len = ngx_strlen(res->type);
+
+    if (len == 0) {
+        ngx_cpystrn((u_char *) res->type, (u_char *) "Unknown",
+                    sizeof(res->type));
+        len = 7;
+    }
+
+    if (len >= NGX_HTTP_USAGE_GATE_DDB_TYPE_LEN) {
+        len = NGX_HTTP_USAGE_GATE_DDB_TYPE_LEN - 1;
+    }
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    e = NULL;
+
+    for (i = 0; i < NGX_HTTP_USAGE_GATE_DDB_ERRORS - 1; i++) {
+        e = &dsh->errors[i];
+
+        if (e->type[0] == '\0') {
+            ngx_memcpy(e->type, res->type, len);
+            e->type[len] = '\0';
+            break;
+        }
+
+        if (ngx_strncmp(e->type, res->type, len) == 0
+            && e->type[len] == '\0')
+        {
+            break;
+        }
+    }
+
+    if (i == NGX_HTTP_USAGE_GATE_DDB_ERRORS - 1) {
+        e = &dsh->errors[i];
+        ngx_memcpy(e->type, "Other", sizeof("Other"));
+    }
+
+    e->count++;
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    if (dc->logged == ngx_time()) {
+        return;
+    }
+
+    dc->logged = ngx_time();
+
+    ngx_log_error(NGX_LOG_ERR, log, 0,
+                  "usage_gate_dynamodb: zone \"%V\": %s to \"%s\" failed: "
+                  "%s (%s%s%s)", &zone->name, what, dc->endpoint, res->type,
+                  ug_ddb_class_name(res->cls),
+                  res->message[0] ? ": " : "", res->message);
+}

@@ -1,0 +1,591 @@
+/*
+ * The sync: one worker per zone at a time flushes the owners' unwritten
+ * units and unused claims; and the worker's start and exit.
+ */
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_usage_gate_ddb_internal.h"
+
+
+/* per worker: whether the sync timers and credentials were started */
+ngx_uint_t  ngx_http_usage_gate_ddb_running;
+
+
+void
+ngx_http_usage_gate_ddb_sync_timer(ngx_event_t *ev)
+{
+    ngx_http_usage_gate_ddb_conf_t *dc = ev->data;
+
+    ngx_atomic_uint_t              pid;
+    ngx_msec_int_t                 since;
+    ngx_http_usage_gate_zone_t    *zone;
+    ngx_http_usage_gate_ddb_sh_t  *dsh;
+
+    zone = dc->shm_zone->data;
+    dsh = zone->sh->store;
+
+    if (ngx_terminate) {
+        return;
+    }
+
+    if (!dc->syncing) {
+        since = (ngx_msec_int_t) (ngx_current_msec - dsh->sync_started);
+
+        /* a worker that died holding the claim must not stop the sync */
+        pid = dsh->syncer;
+
+        if (pid != 0
+            && since > (ngx_msec_int_t) ngx_max(60000, 10 * dc->timeout))
+        {
+            ngx_log_error(NGX_LOG_WARN, ev->log, 0,
+                          "usage_gate_dynamodb: zone \"%V\": sync by "
+                          "process %P did not finish, taking over",
+                          &zone->name, (ngx_pid_t) pid);
+            (void) ngx_atomic_cmp_set(&dsh->syncer, pid, 0);
+        }
+
+        /* one round per interval for all workers together; a graceful
+         * exit flushes at once */
+        if ((ngx_exiting || since >= (ngx_msec_int_t) dc->sync)
+            && ngx_atomic_cmp_set(&dsh->syncer, 0, ngx_pid))
+        {
+            dsh->sync_started = ngx_current_msec;
+            dc->syncing = 1;
+            dc->failed = 0;
+            dc->budget = dsh->dirty_n;
+
+            ngx_http_usage_gate_ddb_sync_fill(dc);
+        }
+    }
+
+    /*
+     * While usage waits to be written (or claims to be given back) the
+     * timer holds a graceful exit back until it has fired once more; it
+     * looks every second at most, so that such an exit never waits for a
+     * long sync interval.
+     */
+    ev->cancelable = (dsh->dirty_n == 0 || ngx_exiting) ? 1 : 0;
+
+    ngx_add_timer(ev, ngx_min(dc->sync, 1000));
+}
+
+
+/*
+ * Takes owners off the zone's sync queue, their unsynced units with them,
+ * and sends one ADD for each, up to the in-flight limit.  A round ends
+ * when the owners queued at its start are done, or at its first failure
+ * (the rest wait for the next round).
+ */
+void
+ngx_http_usage_gate_ddb_sync_fill(ngx_http_usage_gate_ddb_conf_t *dc)
+{
+    int64_t                           backlog;
+    ngx_int_t                         rc;
+    ngx_str_t                         body;
+    ngx_uint_t                        i, n, want;
+    ngx_queue_t                      *q;
+    ug_ddb_result_t                   res;
+    const ug_aws_creds_t             *creds;
+    ngx_http_usage_gate_node_t       *un;
+    ngx_http_usage_gate_zone_t       *zone;
+    ngx_http_usage_gate_ddb_sh_t     *dsh;
+    ngx_http_usage_gate_ddb_node_t   *st;
+    ngx_http_usage_gate_ddb_flush_t  *f;
+    ngx_http_usage_gate_ddb_flush_t  *slot[NGX_HTTP_USAGE_GATE_DDB_FLUSH_MAX];
+
+    zone = dc->shm_zone->data;
+    dsh = zone->sh->store;
+
+    creds = ngx_http_usage_gate_ddb_creds(dc);
+
+    if (creds == NULL && dc->budget && !dc->failed) {
+        ngx_memzero(&res, sizeof(ug_ddb_result_t));
+        ngx_cpystrn((u_char *) res.type, (u_char *) "NoCredentials",
+                    sizeof(res.type));
+        res.cls = UG_DDB_FATAL;
+        ngx_http_usage_gate_ddb_error(zone, &res, "UpdateItem (sync)",
+                                      ngx_cycle->log);
+        dc->failed = 1;
+    }
+
+    while (!dc->failed && dc->budget
+           && dc->inflight < NGX_HTTP_USAGE_GATE_DDB_FLUSH_MAX)
+    {
+        want = ngx_min(dc->budget,
+                       NGX_HTTP_USAGE_GATE_DDB_FLUSH_MAX - dc->inflight);
+        n = 0;
+
+        for (i = 0; n < want && i < NGX_HTTP_USAGE_GATE_DDB_FLUSH_MAX; i++) {
+            if (!dc->flush[i].busy) {
+                slot[n++] = &dc->flush[i];
+            }
+        }
+
+        want = n;
+        n = 0;
+
+        ngx_shmtx_lock(&zone->shpool->mutex);
+
+        while (n < want && dc->budget && !ngx_queue_empty(&dsh->dirty)) {
+            q = ngx_queue_head(&dsh->dirty);
+            st = ngx_queue_data(q, ngx_http_usage_gate_ddb_node_t, dirty);
+            un = (ngx_http_usage_gate_node_t *) ((u_char *) st - st->c.back);
+
+            dc->budget--;
+            f = slot[n];
+
+            backlog = 0;
+            f->delta = ug_claim_flush(&st->c, ngx_exiting ? 1 : 0,
+                                      &f->month, &backlog);
+            dsh->backlog += (ngx_atomic_uint_t) backlog;
+
+            f->usage = f->delta > 0 ? (uint64_t) f->delta : 0;
+
+            ngx_queue_remove(q);
+
+            if (ug_claim_flushed(&st->c)) {
+                dsh->dirty_n--;
+
+            } else {
+                ngx_queue_insert_tail(&dsh->dirty, q);
+            }
+
+            if (f->delta == 0) {
+                /* usage covered by claims this node did not use */
+                dsh->backlog -= f->usage;
+                continue;
+            }
+
+            f->len = un->len;
+            ngx_memcpy(f->owner, un->owner, un->len);
+            f->conf = dc;
+            f->busy = 1;
+            n++;
+        }
+
+        if (ngx_queue_empty(&dsh->dirty)) {
+            dc->budget = 0;
+        }
+
+        ngx_shmtx_unlock(&zone->shpool->mutex);
+
+        if (n == 0) {
+            break;
+        }
+
+        for (i = 0; i < n; i++) {
+            f = slot[i];
+            f->curl = NULL;
+
+            rc = ngx_http_usage_gate_ddb_body(dc, NULL, f->owner, f->len,
+                                              f->month, (int64_t) f->delta,
+                                              -1, &body, ngx_cycle->log);
+            if (rc == NGX_OK) {
+                f->curl = ngx_http_usage_gate_curl_post(ngx_cycle->log,
+                                 dc->endpoint, UG_DDB_OP_UPDATE, &body,
+                                 dc->connect_timeout, dc->timeout, creds,
+                                 dc->region, ngx_http_usage_gate_ddb_flushed,
+                                 f);
+                ngx_free(body.data);
+            }
+
+            if (f->curl == NULL) {
+                /* as if DynamoDB had failed: the units go back */
+                ngx_memzero(&res, sizeof(ug_ddb_result_t));
+                ngx_cpystrn((u_char *) res.type, (u_char *) "NoRequest",
+                            sizeof(res.type));
+                res.cls = UG_DDB_FATAL;
+                ngx_http_usage_gate_ddb_flush_result(f, &res);
+                continue;
+            }
+
+            dc->inflight++;
+            (void) ngx_atomic_fetch_add(&dsh->writes, 1);
+        }
+    }
+
+    if (dc->inflight == 0) {
+        ngx_http_usage_gate_ddb_sync_end(dc);
+    }
+}
+
+
+void
+ngx_http_usage_gate_ddb_flushed(void *data, ngx_int_t rc, long status,
+    ngx_str_t *body, const char *error)
+{
+    ngx_http_usage_gate_ddb_flush_t *f = data;
+
+    ug_ddb_result_t                  res;
+    ngx_http_usage_gate_ddb_conf_t  *dc;
+
+    dc = f->conf;
+    f->curl = NULL;
+    dc->inflight--;
+
+    (void) ngx_http_usage_gate_ddb_parse(rc, status, body, error, &res);
+
+    ngx_http_usage_gate_ddb_flush_result(f, &res);
+
+    if (dc->syncing) {
+        ngx_http_usage_gate_ddb_sync_fill(dc);
+    }
+}
+
+
+/* A sync write's outcome: the owner's base, or its units back. */
+void
+ngx_http_usage_gate_ddb_flush_result(ngx_http_usage_gate_ddb_flush_t *f,
+    ug_ddb_result_t *res)
+{
+    int64_t                          lost;
+    uint64_t                         before;
+    ngx_http_usage_gate_node_t      *un;
+    ngx_http_usage_gate_zone_t      *zone;
+    ngx_http_usage_gate_ddb_sh_t    *dsh;
+    ngx_http_usage_gate_ddb_node_t  *st;
+    ngx_http_usage_gate_ddb_conf_t  *dc;
+
+    dc = f->conf;
+    zone = dc->shm_zone->data;
+    dsh = zone->sh->store;
+    lost = 0;
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    if (res->cls == UG_DDB_OK) {
+        dsh->backlog -= f->usage;
+        dsh->down_until = 0;
+
+        un = ngx_http_usage_gate_zone_node_locked(zone, f->owner, f->len,
+                                              ngx_http_usage_gate_now_us(),
+                                              0);
+        if (un != NULL) {
+            st = ngx_http_usage_gate_ddb_state(un);
+
+            if (st->c.month == f->month) {
+                st->c.base = res->count;
+                st->c.flags |= UG_CLAIM_BASE;
+
+                before = un->counter.month_used;
+                ngx_http_usage_gate_ddb_used(un, st);
+
+                /* less than the zone thought: an admin change, maybe on
+                 * another node; the table may have room again */
+                if (un->counter.month_used < before) {
+                    st->c.at_limit_until = 0;
+                }
+            }
+        }
+
+    } else if (res->cls == UG_DDB_CONDITIONAL_FAILED) {
+        /* a give-back below zero (the count was set lower meanwhile, by
+         * the admin API): there is nothing left to give back */
+        dsh->backlog -= f->usage;
+
+    } else {
+        /* the units stay here for the next round */
+        un = ngx_http_usage_gate_zone_node_locked(zone, f->owner, f->len,
+                                              ngx_http_usage_gate_now_us(),
+                                              1);
+        if (un != NULL) {
+            lost = ngx_http_usage_gate_ddb_add(zone,
+                                          ngx_http_usage_gate_ddb_state(un),
+                                          f->month, f->delta, 0);
+        } else {
+            lost = f->delta;
+            dsh->backlog -= f->usage;
+        }
+
+        if (res->cls == UG_DDB_RETRYABLE) {
+            dsh->down_until = ngx_current_msec + ngx_max(dc->sync, 1000);
+        }
+    }
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    if (res->cls != UG_DDB_OK && res->cls != UG_DDB_CONDITIONAL_FAILED) {
+        dc->failed = 1;
+        ngx_http_usage_gate_ddb_error(zone, res, "UpdateItem (sync)",
+                                      ngx_cycle->log);
+    }
+
+    ngx_http_usage_gate_ddb_lost(zone, f->owner, f->len, lost,
+                                 ngx_cycle->log);
+
+    f->busy = 0;
+}
+
+
+void
+ngx_http_usage_gate_ddb_sync_end(ngx_http_usage_gate_ddb_conf_t *dc)
+{
+    ngx_http_usage_gate_zone_t    *zone;
+    ngx_http_usage_gate_ddb_sh_t  *dsh;
+
+    if (!dc->syncing) {
+        return;
+    }
+
+    zone = dc->shm_zone->data;
+    dsh = zone->sh->store;
+
+    dc->syncing = 0;
+
+    if (!dc->failed) {
+        dsh->last_ok = (ngx_atomic_uint_t) ngx_time();
+    }
+
+    (void) ngx_atomic_cmp_set(&dsh->syncer, ngx_pid, 0);
+}
+
+
+ngx_int_t
+ngx_http_usage_gate_ddb_init_process(ngx_cycle_t *cycle,
+    ngx_http_usage_gate_main_conf_t *mcf)
+{
+    int                               rc;
+    char                             *v;
+    ngx_uint_t                        i, need;
+    ngx_msec_t                        delay;
+    ngx_http_usage_gate_ddb_aws_t    *aws;
+    ngx_http_usage_gate_ddb_conf_t  **dcp, *dc;
+
+    if (mcf->ddb == NULL) {
+        return NGX_OK;
+    }
+
+    /* libcurl's multi handle: only zones with usage_gate_dynamodb use it */
+    if (ngx_http_usage_gate_curl_init(cycle) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (mcf->ddb->nelts == 0
+        || (ngx_process != NGX_PROCESS_WORKER
+            && ngx_process != NGX_PROCESS_SINGLE))
+    {
+        return NGX_OK;
+    }
+
+    ngx_queue_init(&ngx_http_usage_gate_ddb_waiting);
+    ngx_queue_init(&ngx_http_usage_gate_ddb_admins);
+
+    aws = ngx_pcalloc(cycle->pool, sizeof(ngx_http_usage_gate_ddb_aws_t));
+    if (aws == NULL) {
+        return NGX_ERROR;
+    }
+
+    aws->log = cycle->log;
+    aws->refresh.handler = ngx_http_usage_gate_ddb_aws_fetch;
+    aws->refresh.data = aws;
+    aws->refresh.log = cycle->log;
+    aws->refresh.cancelable = 1;
+
+    ngx_http_usage_gate_ddb_aws = aws;
+    ngx_http_usage_gate_ddb_running = 1;
+
+    /* workers see only the variables named by env directives */
+    rc = ug_aws_creds_from_env(&aws->env, getenv("AWS_ACCESS_KEY_ID"),
+                               getenv("AWS_SECRET_ACCESS_KEY"),
+                               getenv("AWS_SESSION_TOKEN"));
+    aws->have_env = (rc == UG_AWS_OK);
+
+    if (rc != UG_AWS_OK && rc != UG_AWS_INCOMPLETE) {
+        ngx_log_error(NGX_LOG_ALERT, cycle->log, 0,
+                      "usage_gate_dynamodb: AWS credentials in the "
+                      "environment are not usable: %s", ug_aws_strerror(rc));
+    }
+
+    need = 0;
+    dcp = mcf->ddb->elts;
+
+    for (i = 0; i < mcf->ddb->nelts; i++) {
+        dc = dcp[i];
+
+        dc->flush = ngx_pcalloc(cycle->pool,
+                                NGX_HTTP_USAGE_GATE_DDB_FLUSH_MAX
+                                * sizeof(ngx_http_usage_gate_ddb_flush_t));
+        if (dc->flush == NULL) {
+            return NGX_ERROR;
+        }
+
+        dc->sync_event.handler = ngx_http_usage_gate_ddb_sync_timer;
+        dc->sync_event.data = dc;
+        dc->sync_event.log = cycle->log;
+        dc->sync_event.cancelable = 1;
+
+        /* workers start together: spread their first look (the timer
+         * looks every second at most, see the sync timer) */
+        delay = ngx_min(dc->sync, 1000);
+        delay = delay / 2 + (ngx_msec_t) ngx_random() % (delay / 2 + 1);
+        ngx_add_timer(&dc->sync_event, delay);
+
+        if (!aws->have_env && dc->file_creds == NULL) {
+            need = 1;
+        }
+    }
+
+    if (!need) {
+        return NGX_OK;
+    }
+
+    /* ECS task role, then EC2 instance profile (IMDSv2), asynchronously */
+    if (getenv("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI")
+        || getenv("AWS_CONTAINER_CREDENTIALS_FULL_URI"))
+    {
+        if (ug_aws_ecs_url(aws->url, sizeof(aws->url),
+                           getenv("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"),
+                           getenv("AWS_CONTAINER_CREDENTIALS_FULL_URI"))
+            != UG_AWS_OK)
+        {
+            ngx_log_error(NGX_LOG_ALERT, cycle->log, 0,
+                          "usage_gate_dynamodb: the ECS credentials URL in "
+                          "AWS_CONTAINER_CREDENTIALS_*_URI is not usable "
+                          "(https, or http to a loopback or link-local "
+                          "address)");
+            ngx_http_usage_gate_ddb_no_creds(cycle->log);
+            return NGX_OK;
+        }
+
+        aws->remote_kind = NGX_HTTP_USAGE_GATE_AWS_ECS;
+
+    } else {
+        v = getenv("AWS_EC2_METADATA_DISABLED");
+
+        if (v && ngx_strcasecmp((u_char *) v, (u_char *) "true") == 0) {
+            ngx_http_usage_gate_ddb_no_creds(cycle->log);
+            return NGX_OK;
+        }
+
+        aws->remote_kind = NGX_HTTP_USAGE_GATE_AWS_IMDS_TOKEN;
+    }
+
+    ngx_add_timer(&aws->refresh, 1);
+
+    return NGX_OK;
+}
+
+
+void
+ngx_http_usage_gate_ddb_exit_process(ngx_cycle_t *cycle,
+    ngx_http_usage_gate_main_conf_t *mcf)
+{
+    int64_t                           lost;
+    ngx_uint_t                        i, k;
+    ngx_queue_t                      *q;
+    ngx_http_usage_gate_node_t       *un;
+    ngx_http_usage_gate_zone_t       *zone;
+    ngx_http_usage_gate_ddb_req_t    *dr;
+    ngx_http_usage_gate_ddb_conf_t  **dcp, *dc;
+    ngx_http_usage_gate_ddb_admin_t  *a;
+    ngx_http_usage_gate_ddb_flush_t  *f;
+
+    if (!ngx_http_usage_gate_ddb_running || mcf->ddb == NULL) {
+        return;
+    }
+
+    ngx_http_usage_gate_ddb_running = 0;
+
+    /*
+     * Whatever is still in flight is cancelled: its units go back to the
+     * zone, so that the state file written next keeps them.  (A graceful
+     * exit waits for requests in flight; this is for a fast one.)
+     */
+
+    while (!ngx_queue_empty(&ngx_http_usage_gate_ddb_waiting)) {
+        q = ngx_queue_head(&ngx_http_usage_gate_ddb_waiting);
+        dr = ngx_queue_data(q, ngx_http_usage_gate_ddb_req_t, queue);
+        ngx_http_usage_gate_ddb_cleanup(dr);
+    }
+
+    dcp = mcf->ddb->elts;
+
+    for (i = 0; i < mcf->ddb->nelts; i++) {
+        dc = dcp[i];
+        zone = dc->shm_zone->data;
+
+        if (dc->sync_event.timer_set) {
+            ngx_del_timer(&dc->sync_event);
+        }
+
+        if (dc->flush == NULL || zone->sh == NULL) {
+            continue;
+        }
+
+        for (k = 0; k < NGX_HTTP_USAGE_GATE_DDB_FLUSH_MAX; k++) {
+            f = &dc->flush[k];
+
+            if (!f->busy) {
+                continue;
+            }
+
+            ngx_http_usage_gate_curl_cancel(f->curl);
+            f->curl = NULL;
+            f->busy = 0;
+
+            lost = f->delta;
+
+            ngx_shmtx_lock(&zone->shpool->mutex);
+
+            un = ngx_http_usage_gate_zone_node_locked(zone, f->owner, f->len,
+                                              ngx_http_usage_gate_now_us(),
+                                              1);
+            if (un != NULL) {
+                lost = ngx_http_usage_gate_ddb_add(zone,
+                                          ngx_http_usage_gate_ddb_state(un),
+                                          f->month, f->delta, 0);
+            }
+
+            ngx_shmtx_unlock(&zone->shpool->mutex);
+
+            ngx_http_usage_gate_ddb_lost(zone, f->owner, f->len, lost,
+                                         cycle->log);
+        }
+
+        dc->inflight = 0;
+        dc->failed = 1;
+        ngx_http_usage_gate_ddb_sync_end(dc);
+    }
+
+    while (!ngx_queue_empty(&ngx_http_usage_gate_ddb_admins)) {
+        q = ngx_queue_head(&ngx_http_usage_gate_ddb_admins);
+        a = ngx_queue_data(q, ngx_http_usage_gate_ddb_admin_t, queue);
+        ngx_queue_remove(q);
+        ngx_http_usage_gate_curl_cancel(a->curl);
+
+        if (a->extra && a->zone->sh) {
+            /* a claim cut short: the owner may claim again */
+            zone = a->zone;
+
+            ngx_shmtx_lock(&zone->shpool->mutex);
+
+            un = ngx_http_usage_gate_zone_node_locked(zone, a->owner, a->len,
+                                              ngx_http_usage_gate_now_us(),
+                                              0);
+            if (un != NULL) {
+                ug_claim_unclaim(&ngx_http_usage_gate_ddb_state(un)->c,
+                                 a->extra, 0);
+            }
+
+            ngx_shmtx_unlock(&zone->shpool->mutex);
+        }
+
+        ngx_free(a);
+    }
+
+    if (ngx_http_usage_gate_ddb_aws) {
+        ngx_http_usage_gate_curl_cancel(ngx_http_usage_gate_ddb_aws->req);
+        ngx_http_usage_gate_ddb_aws->req = NULL;
+
+        if (ngx_http_usage_gate_ddb_aws->refresh.timer_set) {
+            ngx_del_timer(&ngx_http_usage_gate_ddb_aws->refresh);
+        }
+
+        ngx_explicit_memzero(ngx_http_usage_gate_ddb_aws,
+                             sizeof(ngx_http_usage_gate_ddb_aws_t));
+        ngx_http_usage_gate_ddb_aws = NULL;
+    }
+}

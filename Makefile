@@ -2,6 +2,7 @@
 #
 #   make run     set up, build, start the example app and nginx on :8080
 #   make test    set up, build, run unit, fuzz-smoke and integration tests
+#   make deb     build/deb/libnginx-mod-http-usage-gate_<version>_<arch>.deb
 #
 # Each target installs what it needs and is missing first
 # (t/tools/setup.sh: apt-get, and npm for the test servers).  No tool flag
@@ -15,6 +16,7 @@ NGX_BUILD  := $(BUILD)/nginx
 MODULE     := $(NGX_BUILD)/objs/ngx_http_usage_gate_module.so
 ASAN_BUILD := $(BUILD)/nginx-asan
 ASAN_MODULE := $(ASAN_BUILD)/objs/ngx_http_usage_gate_module.so
+DEB_DIR    := $(BUILD)/deb
 PYTHON     := /usr/bin/python3
 TOOLS      := t/tools
 
@@ -27,8 +29,8 @@ UG_SRCS    = $(wildcard src/ug_*.c)
 UNIT_SRCS  = $(wildcard t/unit/check_*.c)
 UNIT_BINS  = $(patsubst t/unit/%.c,$(BUILD)/unit/%,$(UNIT_SRCS))
 
-.PHONY: all setup setup-build setup-run module run test unit integration \
-        fuzz fuzz-smoke asan bench deb clean
+.PHONY: all setup setup-build setup-run setup-deb module run test unit \
+        integration fuzz fuzz-smoke asan bench deb clean
 
 all: module
 
@@ -40,6 +42,9 @@ setup-build:
 
 setup-run:
 	@$(TOOLS)/setup.sh run
+
+setup-deb:
+	@$(TOOLS)/setup.sh deb
 
 module: setup-build
 	@$(TOOLS)/build-module.sh $(NGX_BUILD)
@@ -72,6 +77,9 @@ run: setup-run module
 
 bench: setup module
 	@UG_MODULE=$(MODULE) $(PYTHON) t/bench/bench.py
+
+deb: setup-deb
+	@$(TOOLS)/build-deb.sh $(DEB_DIR)
 
 clean:
 	rm -rf $(BUILD)

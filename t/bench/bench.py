@@ -15,7 +15,7 @@ block of the same nginx, reached over a keepalive upstream: the cheapest
 real proxy hop there is, so the gate's own cost is what the ratios show
 and no application is the bottleneck.
 
-The JWT rows (issue 3) measure the verified-token identity with the
+The JWT rows measure the verified-token identity with the
 per-worker token cache on (`usage_gate_jwt_cache 1024;`, the default)
 and off.  The cache size is an http-level directive, so the cache-off
 rows run against a second nginx, started with the main one and
@@ -109,9 +109,9 @@ OWNERS = 100_000           # row 3: distinct owners
 BENCH_ZONE = "64m"         # room for OWNERS at <= 256 B each, and more
 ID_LEN = 32                # zone measurement: owner ids of this many bytes
 
-GOAL_RATIO = 0.90          # issue 2: gated >= 0.90 of ungated, headers on
-GOAL_JWT = 0.85            # issue 3: JWT with the cache >= 0.85 of ungated
-GOAL_BYTES = 256           # issue 2: <= 256 bytes per owner, ids <= 32 B
+GOAL_RATIO = 0.90          # gated >= 0.90 of ungated, headers on
+GOAL_JWT = 0.85            # JWT with the cache >= 0.85 of ungated
+GOAL_BYTES = 256           # <= 256 bytes per owner, ids <= 32 B
 
 # A row during which other processes used more than this share of all
 # CPU time is flagged: its figures say more about them than about us.
@@ -256,7 +256,7 @@ ALL_HEADERS = {
 
 # ------------------------------------------------------------- JWT rows
 
-# Issue 3.  Two gated locations that take the owner from a verified bearer
+# Two gated locations that take the owner from a verified bearer
 # token (`usage_gate_identity jwt anon;`), one per algorithm, with the
 # same plan limits as /gated: the tokens' plan claim names the plan
 # "jwt", which has the bench plan's limits, so that every header is sent,
@@ -391,6 +391,59 @@ def bearer_row(alg: str) -> Row:
     return row
 
 
+def jwks_url_row() -> Row:
+    """RS256 with the keys fetched by nginx from a JWKS URL (served by a
+    loopback http.server thread of this process) instead of read from a
+    file: once fetched, the same key set and the same verification, so
+    the figures should match the file row's beside it."""
+    row = Row("rs256-url", "gated, JWT RS256, keys from a JWKS URL, "
+              "cache on", "/gated-rs256-url", owners=0,
+              expect=dict(ALL_HEADERS, **{"X-Plan": f"^{JWT_PLAN}$"}),
+              goal=GOAL_JWT if JWT_CACHE != "off" else None, group="rs256",
+              note="as the RS256 cache-on row, with usage_gate_jwt_keys "
+                   "http://127.0.0.1:PORT/.well-known/jwks.json")
+
+    def prepare(bench: "Bench"):
+        import http.server
+        import threading
+
+        tokens = jwt_keys(bench)
+        row.headers = [f"Authorization: Bearer {tokens['RS256']}"]
+        with open(bench.state["jwks"], "rb") as f:        # type: ignore
+            body = f.read()
+
+        class Jwks(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Jwks)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        LOCATIONS["/gated-rs256-url"] = (
+            f"usage_gate_identity jwt anon; usage_gate_jwt_keys "
+            f"http://127.0.0.1:{server.server_address[1]}"
+            f"/.well-known/jwks.json; usage_gate bench;")
+
+    def setup(bench: "Bench"):
+        # the workers fetch the set right after they start
+        deadline = time.monotonic() + 10
+        while http_get(bench.port_of(row), row.path,
+                       row.headers)[0] != 200:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"row {row.key}: no key set fetched")
+            time.sleep(0.1)
+
+    row.prepare = prepare
+    row.setup = setup
+    return row
+
+
 ROWS: List[Row] = [
     Row("ungated", "ungated", "/ungated", baseline=True, goal=None,
         note="same proxy hop, no usage_gate (X-User-Id: u0 sent, unused)"),
@@ -410,15 +463,16 @@ ROWS: List[Row] = [
         note="no identity header: the owner is an HMAC-SHA256 of the "
              "address; one client address, which each worker remembers "
              "with its owner (one HMAC per worker)"),
-    # Issue 3: each cache-off row right after its cache-on row, and the
+    # Each cache-off row right after its cache-on row, and the
     # RS256 token's cost without the gate before them (Row.group: all
     # between the same two ungated runs).
     bearer_row("RS256"),
     jwt_row("RS256", cache=True),
     jwt_row("RS256", cache=False),
+    jwks_url_row(),
     jwt_row("ES256", cache=True),
     jwt_row("ES256", cache=False),
-    # Issue 4 (DynamoDB) is measured apart, by bench/dynamodb.py.  The
+    # DynamoDB is measured apart, by t/bench/dynamodb.py.  The
     # baseline runs are scheduled around the gated rows by schedule().
 ]
 
@@ -458,6 +512,20 @@ def port_open(port: int) -> bool:
         return False
 
 
+WORKER_USER = "nobody"
+WORKER_GROUP = "nogroup"
+
+
+def worker_dir(prefix: str) -> str:
+    """A temp dir the unprivileged workers may use (mkdtemp makes it 0700):
+    readable by all and, as root, owned by the worker user."""
+    d = tempfile.mkdtemp(prefix=prefix)
+    os.chmod(d, 0o755)
+    if os.geteuid() == 0:
+        shutil.chown(d, WORKER_USER, WORKER_GROUP)
+    return d
+
+
 class Nginx:
     """The stock nginx with the module, in a temp dir, in the foreground
     (daemon off) in its own process group, so that stopping it stops its
@@ -466,7 +534,7 @@ class Nginx:
     def __init__(self, name: str, module: str, http: str, workers: int,
                  main: str = "", wrapper: Optional[List[str]] = None):
         self.name = name
-        self.dir = tempfile.mkdtemp(prefix=f"ug-bench-{name}-")
+        self.dir = worker_dir(f"ug-bench-{name}-")
         # workers=0: a single process (master_process off), e.g. under
         # valgrind, which `wrapper` puts in front of nginx
         self.workers = workers
@@ -474,7 +542,9 @@ class Nginx:
         self.proc: Optional[subprocess.Popen] = None
         self.error_log_path = os.path.join(self.dir, "error.log")
         d = self.dir
-        user = "user root;\n" if os.geteuid() == 0 else ""
+        # the master as root, the workers unprivileged, as deployed
+        user = (f"user {WORKER_USER} {WORKER_GROUP};\n"
+                if os.geteuid() == 0 else "")
         self.conf = (
             f"load_module {module};\n"
             f"daemon off;\n"
@@ -777,7 +847,7 @@ class Bench:
         # instance name -> (nginx, port, upstream port), but for MAIN
         self.others: Dict[str, Tuple[Nginx, int, int]] = {}
         self.state: Dict[str, object] = {}     # for row fixtures
-        self.workdir = tempfile.mkdtemp(prefix="ug-bench-work-")
+        self.workdir = worker_dir("ug-bench-work-")
 
     def port_of(self, row: Row) -> int:
         return self.port if row.instance == MAIN else \

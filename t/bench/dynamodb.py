@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""DynamoDB modes (issue 4) against the zone-only gate, with wrk.
+"""DynamoDB modes against the zone-only gate, with wrk.
 
 Kept apart from bench.py (whose rows share one zone): here each mode has
 a zone of its own, all in one nginx (2 workers, access_log off), each

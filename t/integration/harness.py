@@ -4,8 +4,11 @@ in front of the real example FastAPI app, all on loopback.
 Standard library only.  What it gives a test:
 
   free_port()                a free TCP port on 127.0.0.1
+  worker_dir()               a temp dir the (unprivileged) workers may use
+  worker_mkdir()             a directory in it the workers may write in
   App                        t/app/app.py under uvicorn on its own port
-  Nginx                      nginx in its own temp dir, from a template
+  Nginx                      nginx in its own temp dir, from a template;
+                             master as root, workers as WORKER_USER
   request() / ask()          one HTTP request from a chosen SOURCE address;
                              status, all headers (duplicates kept), JSON body
   GateTestCase               a TestCase base: one App per class, nginx per
@@ -65,7 +68,33 @@ BAD_LOG_RE = re.compile(r"\[(alert|emerg|crit)\]")
 SIGNAL_EXIT_RE = re.compile(r"exited on signal")
 
 
+# Workers run as a deployment runs them: the master as root (when the tests
+# run as root), the workers as an unprivileged user.
+WORKER_USER = "nobody"
+WORKER_GROUP = "nogroup"
+
+
 # ---------------------------------------------------------------- utilities
+
+def worker_dir(prefix: str) -> str:
+    """A new temp dir the workers may use as their own: readable by all
+    (mkdtemp makes it 0700) and, when the tests run as root, owned by the
+    worker user, as a deployment gives /var/lib/nginx/<module> to www-data."""
+    d = tempfile.mkdtemp(prefix=prefix)
+    os.chmod(d, 0o755)
+    if os.geteuid() == 0:
+        shutil.chown(d, WORKER_USER, WORKER_GROUP)
+    return d
+
+
+def worker_mkdir(path: str) -> str:
+    """mkdir of a directory the workers write in (a state file's), owned by
+    the worker user when the tests run as root."""
+    os.mkdir(path, 0o755)
+    if os.geteuid() == 0:
+        shutil.chown(path, WORKER_USER, WORKER_GROUP)
+    return path
+
 
 _port_lock = threading.Lock()
 _ports_given = set()
@@ -371,7 +400,7 @@ class Nginx:
     def __init__(self, http: str, main: str = "", vars=None,
                  workers: int = 2, faketime: Optional[str] = None,
                  expect_log: Iterable[str] = (), events: str = ""):
-        self.dir = tempfile.mkdtemp(prefix="ug-nginx-")
+        self.dir = worker_dir("ug-nginx-")
         self.vars = dict(vars or {})
         self.vars.setdefault("dir", self.dir)
         self.workers = workers
@@ -398,7 +427,8 @@ class Nginx:
         env_lines = ""
         if self.faketime:
             env_lines = "env FAKETIME;\nenv LD_PRELOAD;\nenv FAKETIME_NO_CACHE;\n"
-        user_line = "user root;\n" if os.geteuid() == 0 else ""
+        user_line = (f"user {WORKER_USER} {WORKER_GROUP};\n"
+                     if os.geteuid() == 0 else "")
         text = (
             f"load_module {MODULE};\n"
             f"daemon off;\n"
@@ -490,11 +520,27 @@ class Nginx:
                     f"{self.output()}\n{self.error_log()}")
             if len(self.workers_now()) >= self.workers and \
                     self._listening():
+                self._check_worker_users()
                 return self
             if time.monotonic() > deadline:
                 raise AssertionError("nginx did not start:\n"
                                      + self.error_log())
             time.sleep(0.05)
+
+    def _check_worker_users(self):
+        """Workers never run as root: a test that passes only with root
+        workers would hide what a deployment meets."""
+        for w in self.workers_now():
+            try:
+                with open(f"/proc/{w}/status") as f:
+                    uid = [ln.split()[2] for ln in f
+                           if ln.startswith("Uid:")][0]
+            except (OSError, IndexError):
+                continue
+            if uid == "0":
+                raise AssertionError(f"nginx worker {w} runs as root; "
+                                     f"the tests run workers as "
+                                     f"{WORKER_USER}")
 
     def listen_ports(self) -> List[int]:
         """The loopback ports the config listens on."""

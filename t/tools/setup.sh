@@ -6,24 +6,29 @@ set -eu
 
 top=$(cd "$(dirname "$0")/../.." && pwd)
 
-# usage: setup.sh build|run|test
+# usage: setup.sh build|deb|run|test
 #   build  what building the module needs (nginx-dev, the libraries)
+#   deb    build + what building the Debian package needs (make deb)
 #   run    build + the example app and the stock nginx (make run)
-#   test   run + Check, fuzzing, load and test servers (make test)
+#   test   run + deb + Check, fuzzing, load and test servers, promtool
+#          (make test)
 profile=${1:-test}
 
 build_pkgs="nginx nginx-dev build-essential pkg-config libjansson-dev
             libssl-dev libcurl4-openssl-dev"
+deb_pkgs="debhelper dpkg-dev"
 run_pkgs="python3-fastapi python3-uvicorn curl"
 test_pkgs="check libsubunit-dev python3-jwt python3-cryptography
-           python3-prometheus-client wrk faketime clang libclang-rt-14-dev"
+           python3-prometheus-client wrk faketime clang libclang-rt-14-dev
+           prometheus python3-yaml git"
 
 case "$profile" in
 build) pkgs="$build_pkgs" ;;
+deb)   pkgs="$build_pkgs $deb_pkgs" ;;
 run)   pkgs="$build_pkgs $run_pkgs" ;;
-test)  pkgs="$build_pkgs $run_pkgs $test_pkgs" ;;
+test)  pkgs="$build_pkgs $deb_pkgs $run_pkgs $test_pkgs" ;;
 *)
-    echo "usage: $0 build|run|test" >&2
+    echo "usage: $0 build|deb|run|test" >&2
     exit 2
     ;;
 esac
@@ -51,7 +56,17 @@ if [ -n "$missing" ]; then
 fi
 
 # The distro's nginx starts itself on port 80 when installed; the demo and
-# tests run their own instances and need nothing of it.
+# tests run their own instances and need nothing of it.  Of the prometheus
+# package the tests use promtool only: a Prometheus server it started on
+# :9090 is stopped and not started at boot.
+case " $missing " in
+*" prometheus "*)
+    if command -v systemctl > /dev/null \
+       && systemctl is-enabled prometheus > /dev/null 2>&1; then
+        $sudo systemctl disable --now prometheus > /dev/null 2>&1 || true
+    fi
+    ;;
+esac
 
 if [ "$profile" = test ] && [ -f "$top/t/package.json" ] \
    && [ ! -d "$top/t/node_modules" ]; then

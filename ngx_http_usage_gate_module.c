@@ -16,6 +16,7 @@
 #include <ngx_http.h>
 
 #include "ngx_http_usage_gate_module.h"
+#include "ngx_http_usage_gate_billing.h"
 #include "ngx_http_usage_gate_identity.h"
 #include "ngx_http_usage_gate_curl.h"
 #include "ngx_http_usage_gate_ddb.h"
@@ -59,6 +60,14 @@ static ngx_conf_enum_t  ngx_http_usage_gate_log_levels[] = {
     { ngx_string("notice"), NGX_LOG_NOTICE },
     { ngx_string("warn"), NGX_LOG_WARN },
     { ngx_string("error"), NGX_LOG_ERR },
+    { ngx_null_string, 0 }
+};
+
+
+/* usage_gate_preflight: a CORS preflight is not a call unless counted */
+static ngx_conf_enum_t  ngx_http_usage_gate_preflight[] = {
+    { ngx_string("skip"), 0 },
+    { ngx_string("count"), 1 },
     { ngx_null_string, 0 }
 };
 
@@ -127,6 +136,13 @@ static ngx_command_t  ngx_http_usage_gate_commands[] = {
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_usage_gate_loc_conf_t, headers),
       NULL },
+
+    { ngx_string("usage_gate_preflight"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_enum_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_usage_gate_loc_conf_t, count_preflight),
+      &ngx_http_usage_gate_preflight },
 
     { ngx_string("usage_gate_quota_status"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
@@ -247,6 +263,28 @@ static ngx_command_t  ngx_http_usage_gate_commands[] = {
       0,
       NULL },
 
+    /* billing: src/nginx/ngx_http_usage_gate_billing.c, ..._notify.c */
+    { ngx_string("usage_gate_refund"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_usage_gate_loc_conf_t, refund),
+      NULL },
+
+    { ngx_string("usage_gate_cycle_anchor"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_usage_gate_cycle_anchor,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("usage_gate_notify"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
+      ngx_http_usage_gate_notify,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
     /* a shared store: src/nginx/ngx_http_usage_gate_ddb_conf.c */
     { ngx_string("usage_gate_dynamodb"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
@@ -330,6 +368,7 @@ ngx_http_usage_gate_init_main_conf(ngx_conf_t *cf, void *conf)
 {
     ngx_http_usage_gate_main_conf_t *mcf = conf;
 
+    int64_t                           overflow;
     ngx_int_t                         i;
     ngx_uint_t                        k, n;
     ngx_shm_zone_t                  **zones;
@@ -379,12 +418,29 @@ ngx_http_usage_gate_init_main_conf(ngx_conf_t *cf, void *conf)
         }
     }
 
+    /* a full zone lets new owners through together at most as fast as
+     * the fastest plan lets one owner, unless overflow_minute= says */
+    overflow = 0;
+
+    for (k = 0; k < mcf->plans.n; k++) {
+        if (mcf->plans.plans[k].limits.minute == UG_OFF) {
+            overflow = UG_OFF;
+            break;
+        }
+
+        overflow = ngx_max(overflow, mcf->plans.plans[k].limits.minute);
+    }
+
     zones = mcf->zones.elts;
 
     for (k = 0; k < mcf->zones.nelts; k++) {
         zone = zones[k]->data;
         zone->plans = &mcf->plans;
         zone->salt = mcf->salt;
+
+        if (zone->overflow_minute == NGX_CONF_UNSET) {
+            zone->overflow_minute = overflow;
+        }
 
         for (n = 0; n < k; n++) {
             other = zones[n]->data;
@@ -444,10 +500,13 @@ ngx_http_usage_gate_create_loc_conf(ngx_conf_t *cf)
     conf->trusted = NGX_CONF_UNSET_PTR;
     conf->dry_run = NGX_CONF_UNSET;
     conf->headers = NGX_CONF_UNSET;
+    conf->count_preflight = NGX_CONF_UNSET_UINT;
     conf->quota_status = NGX_CONF_UNSET_UINT;
     conf->rate_status = NGX_CONF_UNSET_UINT;
     conf->log_level = NGX_CONF_UNSET_UINT;
     conf->admin_zone = NGX_CONF_UNSET_PTR;
+    conf->refund = NGX_CONF_UNSET;
+    conf->cycle_anchor = NGX_CONF_UNSET_PTR;
 
     return conf;
 }
@@ -503,6 +562,8 @@ ngx_http_usage_gate_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 
     ngx_conf_merge_value(conf->dry_run, prev->dry_run, 0);
     ngx_conf_merge_value(conf->headers, prev->headers, 1);
+    ngx_conf_merge_uint_value(conf->count_preflight, prev->count_preflight,
+                              0);
     ngx_conf_merge_uint_value(conf->quota_status, prev->quota_status,
                               NGX_HTTP_USAGE_GATE_PAYMENT_REQUIRED);
     ngx_conf_merge_uint_value(conf->rate_status, prev->rate_status,
@@ -512,8 +573,8 @@ ngx_http_usage_gate_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 
     ngx_conf_merge_ptr_value(conf->admin_zone, prev->admin_zone, NULL);
 
-    if (conf->admin_token.data == NULL) {
-        conf->admin_token = prev->admin_token;
+    if (ngx_http_usage_gate_admin_merge(cf, conf, prev) != NGX_CONF_OK) {
+        return NGX_CONF_ERROR;
     }
 
     if (!conf->upgrade_url_set) {
@@ -545,6 +606,10 @@ ngx_http_usage_gate_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     if (conf->shm_zone && conf->gate_line
         && ngx_http_usage_gate_check_cost(cf, conf) != NGX_OK)
     {
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_http_usage_gate_billing_merge(cf, conf, prev) != NGX_CONF_OK) {
         return NGX_CONF_ERROR;
     }
 
@@ -615,11 +680,18 @@ ngx_http_usage_gate_init(ngx_conf_t *cf)
 
     *h = ngx_http_usage_gate_handler;
 
+    if (ngx_http_usage_gate_billing_init(cf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     return ngx_http_usage_gate_filter_init(cf);
 }
 
 
-/* usage_gate_zone name:size [state=FILE] [state_interval=TIME] */
+/*
+ * usage_gate_zone name:size [state=FILE] [state_interval=TIME]
+ *     [overflow_minute=N|off] [full=allow|deny]
+ */
 static char *
 ngx_http_usage_gate_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
@@ -627,8 +699,9 @@ ngx_http_usage_gate_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     u_char                       *p;
     ssize_t                       size;
+    ngx_int_t                     overflow;
     ngx_str_t                    *value, name, s, state;
-    ngx_uint_t                    i;
+    ngx_uint_t                    i, full_deny;
     ngx_msec_t                    interval;
     ngx_shm_zone_t               *shm_zone, **zp;
     ngx_http_usage_gate_zone_t   *zone;
@@ -668,6 +741,8 @@ ngx_http_usage_gate_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     ngx_str_null(&state);
     interval = 10000;
+    overflow = NGX_CONF_UNSET;
+    full_deny = 0;
 
     for (i = 2; i < cf->args->nelts; i++) {
 
@@ -701,10 +776,63 @@ ngx_http_usage_gate_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             continue;
         }
 
+        if (ngx_strncmp(value[i].data, "overflow_minute=", 16) == 0) {
+            s.data = value[i].data + 16;
+            s.len = value[i].len - 16;
+
+            if (s.len == 3 && ngx_strncmp(s.data, "off", 3) == 0) {
+                overflow = UG_OFF;
+                continue;
+            }
+
+            overflow = ngx_atoi(s.data, s.len);
+
+            if (overflow == NGX_ERROR || overflow < 1
+                || overflow > UG_LIMIT_MAX)
+            {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "usage_gate_zone: invalid \"%V\": a "
+                                   "number of calls a minute, or off",
+                                   &value[i]);
+                return NGX_CONF_ERROR;
+            }
+
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "full=", 5) == 0) {
+            s.data = value[i].data + 5;
+            s.len = value[i].len - 5;
+
+            if (s.len == 5 && ngx_strncmp(s.data, "allow", 5) == 0) {
+                full_deny = 0;
+                continue;
+            }
+
+            if (s.len == 4 && ngx_strncmp(s.data, "deny", 4) == 0) {
+                full_deny = 1;
+                continue;
+            }
+
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "usage_gate_zone: invalid \"%V\" (use "
+                               "full=allow or full=deny)", &value[i]);
+            return NGX_CONF_ERROR;
+        }
+
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "usage_gate_zone: unknown parameter \"%V\" "
-                           "(use state=FILE and state_interval=TIME)",
+                           "(use state=FILE, state_interval=TIME, "
+                           "overflow_minute=N|off and full=allow|deny)",
                            &value[i]);
+        return NGX_CONF_ERROR;
+    }
+
+    if (overflow != NGX_CONF_UNSET && full_deny) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "usage_gate_zone: \"overflow_minute=\" sizes "
+                           "what a full zone lets through, and "
+                           "\"full=deny\" lets nothing through: use one");
         return NGX_CONF_ERROR;
     }
 
@@ -753,9 +881,13 @@ ngx_http_usage_gate_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     zone->configured = 1;
+    zone->overflow_minute = overflow;
+    zone->full_deny = full_deny;
     zone->state = state;
     zone->load = ngx_http_usage_gate_state_load;
     zone->state_interval = interval;
+    zone->core_conf = (ngx_core_conf_t *) ngx_get_conf(cf->cycle->conf_ctx,
+                                                       ngx_core_module);
     zone->file = cf->conf_file->file.name.data;
     zone->line = cf->conf_file->line;
 
@@ -770,14 +902,14 @@ ngx_http_usage_gate_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
-/* usage_gate_plan name [month=N|off] [minute=N|off] */
+/* usage_gate_plan name [month=N|off] [overage=N|unlimited] [minute=N|off] */
 static char *
 ngx_http_usage_gate_plan(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_usage_gate_main_conf_t *mcf = conf;
 
     int           rc;
-    int64_t      *slot;
+    int64_t      *slot, overage;
     ngx_str_t    *value, v;
     ngx_uint_t    i;
     ug_limits_t   limits;
@@ -786,8 +918,25 @@ ngx_http_usage_gate_plan(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     limits.month = UG_OFF;
     limits.minute = UG_OFF;
+    overage = 0;
 
     for (i = 2; i < cf->args->nelts; i++) {
+
+        if (ngx_strncmp(value[i].data, "overage=", 8) == 0) {
+            if (ug_parse_overage((char *) value[i].data + 8,
+                                 value[i].len - 8, &overage)
+                != 0)
+            {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "usage_gate_plan: invalid value in "
+                                   "\"%V\": use a whole number from 0 to "
+                                   "%L, or \"unlimited\"", &value[i],
+                                   (int64_t) UG_LIMIT_MAX);
+                return NGX_CONF_ERROR;
+            }
+
+            continue;
+        }
 
         if (ngx_strncmp(value[i].data, "month=", 6) == 0) {
             slot = &limits.month;
@@ -802,7 +951,8 @@ ngx_http_usage_gate_plan(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         } else {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                "usage_gate_plan: unknown parameter \"%V\" "
-                               "(use month=N|off and minute=N|off)",
+                               "(use month=N|off, overage=N|unlimited "
+                               "and minute=N|off)",
                                &value[i]);
             return NGX_CONF_ERROR;
         }
@@ -822,8 +972,8 @@ ngx_http_usage_gate_plan(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         mcf->plans_set = 1;
     }
 
-    rc = ug_plan_add(&mcf->plans, (char *) value[1].data, value[1].len,
-                     &limits);
+    rc = ug_plan_add_overage(&mcf->plans, (char *) value[1].data,
+                             value[1].len, &limits, overage);
 
     if (rc < 0) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
@@ -1146,6 +1296,8 @@ ngx_http_usage_gate_exit_process(ngx_cycle_t *cycle)
     ngx_http_usage_gate_store_exit_process(cycle, mcf);
 
     ngx_http_usage_gate_state_exit_process(cycle, mcf);
+
+    ngx_http_usage_gate_notify_exit_process(cycle);
 
     ngx_http_usage_gate_curl_done(cycle);
 }

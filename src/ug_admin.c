@@ -6,6 +6,7 @@
 #include <jansson.h>
 
 #include "ug_admin.h"
+#include "ug_cycle.h"
 #include "ug_fmt.h"
 #include "ug_time.h"
 
@@ -336,19 +337,21 @@ ug_admin_apply_counter(const ug_admin_req_t *req, ug_counter_t *c,
     uint64_t now_us, const char **detail)
 {
     int64_t       now_s;
-    int32_t       month;
     uint32_t      minute;
     uint64_t      used, new_used;
+    ug_cycle_t    cy;
     ug_counter_t  n;
 
     now_s = (int64_t) (now_us / UG_US_PER_SEC);
-    month = ug_month_index(now_s);
     minute = (uint32_t) (now_s / 60);
 
     n = *c;
 
-    if (n.month != month) {
-        n.month = month;
+    /* the owner's own billing cycle, anchored or not, while it runs; a
+     * cycle that has ended counts from zero in the calendar month (the
+     * next request rolls it to its anchor's cycle, keeping the count) */
+    if (ug_cycle_roll(n.month, 0, now_s, &cy)) {
+        n.month = cy.id;
         n.month_used = 0;
     }
 
@@ -392,13 +395,15 @@ size_t
 ug_admin_render(char *buf, size_t size, const unsigned char *owner,
     size_t owner_len, const ug_counter_t *c, uint64_t now_us)
 {
-    int       n;
-    char      esc[6 * UG_OWNER_MAX], key[UG_MONTH_KEY_LEN + 1], bucket[13];
-    size_t    elen;
-    int64_t   now_s, day_s;
-    int32_t   month;
-    uint32_t  minute;
-    uint64_t  used, minute_used;
+    int         n;
+    char        esc[6 * UG_OWNER_MAX], key[UG_MONTH_KEY_LEN + 1],
+                cal[UG_MONTH_KEY_LEN + 1], bucket[13];
+    size_t      elen;
+    int64_t     now_s, day_s;
+    int32_t     month;
+    uint32_t    minute;
+    uint64_t    used, minute_used;
+    ug_cycle_t  cy;
 
     if (owner_len > UG_OWNER_MAX) {
         return 0;
@@ -408,15 +413,18 @@ ug_admin_render(char *buf, size_t size, const unsigned char *owner,
     month = ug_month_index(now_s);
     minute = (uint32_t) (now_s / 60);
 
-    used = c->month == month ? c->month_used : 0;
+    /* "month" is the start month of the owner's cycle (the storage key
+     * DynamoDB uses too) and the reset is that cycle's end */
+    used = ug_cycle_roll(c->month, 0, now_s, &cy) ? 0 : c->month_used;
     minute_used = c->minute == minute ? c->minute_used : 0;
 
-    ug_month_key(month, key);
+    (void) ug_cycle_key(&cy, key);
 
     /* YYYYMMDDHHMM of the current minute, from the month's start */
     day_s = now_s - ug_month_start(month);
-    memcpy(bucket, key, 4);
-    memcpy(bucket + 4, key + 5, 2);
+    ug_month_key(month, cal);
+    memcpy(bucket, cal, 4);
+    memcpy(bucket + 4, cal + 5, 2);
     ug_admin_2d(bucket + 6, day_s / 86400 + 1);
     ug_admin_2d(bucket + 8, day_s % 86400 / 3600);
     ug_admin_2d(bucket + 10, day_s % 3600 / 60);
@@ -431,7 +439,7 @@ ug_admin_render(char *buf, size_t size, const unsigned char *owner,
                  ",\"month_reset_seconds\":%" PRId64
                  ",\"minute\":{\"bucket\":\"%s\",\"used\":%" PRIu64 "}}",
                  (int) elen, esc, key, used,
-                 ug_month_reset_seconds(now_s), bucket, minute_used);
+                 cy.end - now_s, bucket, minute_used);
 
     return (n < 0 || (size_t) n >= size) ? 0 : (size_t) n;
 }

@@ -374,3 +374,33 @@ ug_claim_carry(const ug_claim_t *c, int32_t month, ug_claim_carry_t *carry)
         }
     }
 }
+
+
+int64_t
+ug_claim_unseen(uint64_t month_used, const ug_claim_carry_t *carry)
+{
+    int64_t  known, used;
+
+    /* both are bounded far below 2^63 by the state file's reader */
+    if (month_used > (uint64_t) INT64_MAX
+        || carry->synced_base > (uint64_t) INT64_MAX)
+    {
+        return 0;
+    }
+
+    used = (int64_t) month_used;
+    known = (int64_t) carry->synced_base;
+
+    /* give-backs still to be written (negative) lowered month_used, which
+     * never goes below zero: they are left out rather than taken for
+     * usage the store has not seen */
+    if (carry->unsynced > 0) {
+        if (known > INT64_MAX - carry->unsynced) {
+            return 0;
+        }
+
+        known += carry->unsynced;
+    }
+
+    return used > known ? used - known : 0;
+}

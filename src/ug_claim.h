@@ -160,4 +160,13 @@ int ug_claim_flushed(ug_claim_t *c);
 void ug_claim_carry(const ug_claim_t *c, int32_t month,
     ug_claim_carry_t *carry);
 
+/*
+ * Of a loaded count (month_used, with what the file kept for the store),
+ * the units the store has never seen: counted while no store was
+ * configured for the zone.  A zone that wrote to the store counts its last
+ * count plus what it had not written yet (ug_claim_carry), so this is 0
+ * for its files; never negative.
+ */
+int64_t ug_claim_unseen(uint64_t month_used, const ug_claim_carry_t *carry);
+
 #endif /* UG_CLAIM_H */

@@ -32,6 +32,24 @@ ug_id_check(const unsigned char *p, size_t len)
 }
 
 
+int
+ug_id_check_asserted(const unsigned char *p, size_t len)
+{
+    int  rc;
+
+    rc = ug_id_check(p, len);
+
+    if (rc == UG_ID_OK
+        && len >= sizeof(UG_ANON_PREFIX) - 1
+        && memcmp(p, UG_ANON_PREFIX, sizeof(UG_ANON_PREFIX) - 1) == 0)
+    {
+        return UG_ID_RESERVED;
+    }
+
+    return rc;
+}
+
+
 const char *
 ug_id_strerror(int rc)
 {
@@ -42,6 +60,9 @@ ug_id_strerror(int rc)
         return "is longer than 128 bytes";
     case UG_ID_BAD_CHAR:
         return "may hold only printable ASCII without spaces";
+    case UG_ID_RESERVED:
+        return "may not begin with anon:, which is reserved for anonymous "
+               "clients";
     default:
         return "is valid";
     }

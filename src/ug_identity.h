@@ -21,7 +21,8 @@ enum {
     UG_ID_OK = 0,
     UG_ID_EMPTY,
     UG_ID_TOO_LONG,
-    UG_ID_BAD_CHAR
+    UG_ID_BAD_CHAR,
+    UG_ID_RESERVED
 };
 
 /*
@@ -29,6 +30,14 @@ enum {
  * ASCII without spaces (0x21..0x7e).  Returns a UG_ID_* code.
  */
 int ug_id_check(const unsigned char *p, size_t len);
+
+/*
+ * ug_id_check for an id a client or a token asserts (a user or an org):
+ * besides, "anon:" is refused with UG_ID_RESERVED, as anonymous owners
+ * live under that prefix and an asserted id must never share or drain an
+ * anonymous client's quota.
+ */
+int ug_id_check_asserted(const unsigned char *p, size_t len);
 
 /* Why ug_id_check refused a value, for a client's "detail". */
 const char *ug_id_strerror(int rc);

@@ -373,7 +373,7 @@ ug_jwt_id_value(json_t *v, char *dst, size_t *dst_len)
         return 0;
     }
 
-    if (ug_id_check((const unsigned char *) s, len) != UG_ID_OK) {
+    if (ug_id_check_asserted((const unsigned char *) s, len) != UG_ID_OK) {
         return -1;
     }
 

@@ -10,6 +10,7 @@
 #define UG_M_ALL       0
 #define UG_M_STATE     1
 #define UG_M_DYNAMODB  2
+#define UG_M_NOTIFY    3
 
 
 /*
@@ -37,7 +38,8 @@ typedef struct {
 
 static const char  *ug_m_results[UG_METRIC_RESULTS] = {
     "allowed", "quota", "rate", "dry_run_quota", "dry_run_rate", "bypass",
-    "unauthorized", "bad_request"
+    "unauthorized", "bad_request", "unavailable", "preflight", "overflow",
+    "overflow_rate", "full"
 };
 
 
@@ -294,6 +296,20 @@ ug_m_writes(const ug_metrics_zone_t *z)
 }
 
 
+static uint64_t
+ug_m_notify_sent(const ug_metrics_zone_t *z)
+{
+    return z->notify_sent;
+}
+
+
+static uint64_t
+ug_m_notify_failures(const ug_metrics_zone_t *z)
+{
+    return z->notify_failures;
+}
+
+
 static const ug_m_family_t  ug_m_families[] = {
     { "usage_gate_owners", "gauge",
       "Owners held in the zone.", UG_M_ALL, ug_m_owners },
@@ -315,6 +331,12 @@ static const ug_m_family_t  ug_m_families[] = {
     { "usage_gate_state_last_write_timestamp_seconds", "gauge",
       "Unix time of the last completed state file write (0: never).",
       UG_M_STATE, ug_m_state_last },
+    { "usage_gate_notifications_total", "counter",
+      "Threshold notifications delivered (answered with 2xx).",
+      UG_M_NOTIFY, ug_m_notify_sent },
+    { "usage_gate_notify_failures_total", "counter",
+      "Threshold notification attempts that failed, retries included, "
+      "and notifications dropped.", UG_M_NOTIFY, ug_m_notify_failures },
     { "usage_gate_dynamodb_sync_backlog", "gauge",
       "Usage counted locally and not yet written to DynamoDB.",
       UG_M_DYNAMODB, ug_m_backlog },
@@ -335,6 +357,8 @@ ug_m_applies(const ug_metrics_zone_t *z, int need)
         return z->state;
     case UG_M_DYNAMODB:
         return z->dynamodb;
+    case UG_M_NOTIFY:
+        return z->notify;
     default:
         return 1;
     }
@@ -382,6 +406,34 @@ ug_m_zone_label(ug_mw_t *w, const char *name, const ug_metrics_zone_t *z)
 }
 
 
+/* A counter family with a sample per zone and plan. */
+static void
+ug_m_plan_units(ug_mw_t *w, const ug_metrics_zone_t *zones, size_t n,
+    const char *name, const char *help, int overage)
+{
+    size_t                    i, k;
+    const ug_metrics_zone_t  *z;
+
+    if (!ug_m_header(w, zones, n, name, "counter", help, UG_M_ALL)) {
+        return;
+    }
+
+    for (i = 0; i < n; i++) {
+        z = &zones[i];
+
+        for (k = 0; k < z->nplans; k++) {
+            ug_m_zone_label(w, name, z);
+            ug_mw_str(w, ",plan=\"");
+            ug_mw_label(w, z->plans[k].name, z->plans[k].len);
+            ug_mw_str(w, "\"} ");
+            ug_mw_u64(w, overage ? z->plans[k].overage
+                                 : z->plans[k].refunded);
+            ug_mw_str(w, "\n");
+        }
+    }
+}
+
+
 static void
 ug_m_render_text(ug_mw_t *w, const ug_metrics_zone_t *zones, size_t n)
 {
@@ -411,6 +463,13 @@ ug_m_render_text(ug_mw_t *w, const ug_metrics_zone_t *zones, size_t n)
             }
         }
     }
+
+    ug_m_plan_units(w, zones, n, "usage_gate_refunded_units_total",
+                    "Units given back for calls that failed on our side "
+                    "(usage_gate_refund), by plan.", 0);
+    ug_m_plan_units(w, zones, n, "usage_gate_overage_units_total",
+                    "Units allowed past the included month (billed as "
+                    "overage), by plan.", 1);
 
     for (f = 0; f < sizeof(ug_m_families) / sizeof(ug_m_families[0]); f++) {
         fam = &ug_m_families[f];
@@ -532,6 +591,30 @@ ug_m_render_json(ug_mw_t *w, const ug_metrics_zone_t *zones, size_t n)
             ug_mw_str(w, "}");
         }
 
+        ug_mw_str(w, "},\"refunded_units\":{");
+
+        for (k = 0; k < z->nplans; k++) {
+            if (k) {
+                ug_mw_str(w, ",");
+            }
+
+            ug_mw_json_str(w, z->plans[k].name, z->plans[k].len);
+            ug_mw_str(w, ":");
+            ug_mw_u64(w, z->plans[k].refunded);
+        }
+
+        ug_mw_str(w, "},\"overage_units\":{");
+
+        for (k = 0; k < z->nplans; k++) {
+            if (k) {
+                ug_mw_str(w, ",");
+            }
+
+            ug_mw_json_str(w, z->plans[k].name, z->plans[k].len);
+            ug_mw_str(w, ":");
+            ug_mw_u64(w, z->plans[k].overage);
+        }
+
         ug_mw_str(w, "},");
         ug_mw_field(w, "owners", z->owners);
         ug_mw_str(w, ",\"zone_bytes\":{");
@@ -556,6 +639,17 @@ ug_m_render_json(ug_mw_t *w, const ug_metrics_zone_t *zones, size_t n)
 
         } else {
             ug_mw_str(w, ",\"state_file\":null");
+        }
+
+        if (z->notify) {
+            ug_mw_str(w, ",\"notifications\":{");
+            ug_mw_field(w, "sent", z->notify_sent);
+            ug_mw_str(w, ",");
+            ug_mw_field(w, "failures", z->notify_failures);
+            ug_mw_str(w, "}");
+
+        } else {
+            ug_mw_str(w, ",\"notifications\":null");
         }
 
         if (z->dynamodb) {

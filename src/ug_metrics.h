@@ -38,6 +38,11 @@ enum {
     UG_METRIC_BYPASS,
     UG_METRIC_UNAUTHORIZED,
     UG_METRIC_BAD_REQUEST,
+    UG_METRIC_UNAVAILABLE,
+    UG_METRIC_PREFLIGHT,
+    UG_METRIC_OVERFLOW,
+    UG_METRIC_OVERFLOW_RATE,
+    UG_METRIC_FULL,
     UG_METRIC_RESULTS
 };
 
@@ -48,6 +53,8 @@ typedef struct {
                                            known */
     size_t               len;
     uint64_t             count[UG_METRIC_RESULTS];
+    uint64_t             refunded;      /* units given back */
+    uint64_t             overage;       /* units past the included month */
 } ug_metrics_plan_t;
 
 
@@ -77,6 +84,11 @@ typedef struct {
     uint64_t                   state_failures;
     int64_t                    state_last_write;   /* unix s; 0: never */
 
+    /* threshold notifications, when usage_gate_notify is set */
+    int                        notify;
+    uint64_t                   notify_sent;
+    uint64_t                   notify_failures;
+
     /* DynamoDB, when the zone syncs to it */
     int                        dynamodb;
     uint64_t                   sync_backlog;
@@ -100,9 +112,11 @@ size_t ug_metrics_text(char *buf, size_t size,
 
 /* The same for JSON:
  * {"zones":[{"zone":"usage","requests":{"free":{"allowed":N,...}},
+ *   "refunded_units":{"free":N},"overage_units":{"free":N},
  *   "owners":N,"zone_bytes":{"size":N,"used":N,"free":N},
  *   "evictions":N,"fail_open":N,
  *   "state_file":{"writes":N,"failures":N,"last_write":T} or null,
+ *   "notifications":{"sent":N,"failures":N} or null,
  *   "dynamodb":{"sync_backlog":N,"last_sync":T,"writes":N,
  *               "errors":{"ThrottlingException":N}} or null}]} */
 size_t ug_metrics_json_size(const ug_metrics_zone_t *zones, size_t n);

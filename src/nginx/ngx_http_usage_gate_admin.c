@@ -90,6 +90,8 @@ ngx_http_usage_gate_admin(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     lcf->endpoint = 1;
+    lcf->admin_file = cf->conf_file->file.name.data;
+    lcf->admin_line = cf->conf_file->line;
 
     clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
     clcf->handler = ngx_http_usage_gate_admin_handler;
@@ -98,7 +100,10 @@ ngx_http_usage_gate_admin(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
-/* usage_gate_admin_token_file FILE: the bearer secret for the admin API */
+/*
+ * usage_gate_admin_token_file FILE | off: the bearer secret for the admin
+ * API, or "off" for a location protected otherwise (allow/deny)
+ */
 char *
 ngx_http_usage_gate_admin_token_file(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf)
@@ -114,6 +119,13 @@ ngx_http_usage_gate_admin_token_file(ngx_conf_t *cf, ngx_command_t *cmd,
     }
 
     value = cf->args->elts;
+
+    if (ngx_strcmp(value[1].data, "off") == 0) {
+        /* set, and empty: the admin API asks for no token */
+        lcf->admin_token.data = (u_char *) "";
+        lcf->admin_token.len = 0;
+        return NGX_CONF_OK;
+    }
 
     rv = ngx_http_usage_gate_read_file(cf, &value[1], 4096, &text);
     if (rv != NGX_CONF_OK) {
@@ -139,6 +151,36 @@ ngx_http_usage_gate_admin_token_file(ngx_conf_t *cf, ngx_command_t *cmd,
     lcf->admin_token.len = n;
 
     return NGX_CONF_OK;
+}
+
+
+/*
+ * The admin API changes what owners are billed, so it is closed unless
+ * opened on purpose: a location with usage_gate_admin must have a token
+ * file, or say "usage_gate_admin_token_file off" (here or above it).
+ */
+char *
+ngx_http_usage_gate_admin_merge(ngx_conf_t *cf,
+    ngx_http_usage_gate_loc_conf_t *conf, ngx_http_usage_gate_loc_conf_t *prev)
+{
+    if (conf->admin_token.data == NULL) {
+        conf->admin_token = prev->admin_token;
+    }
+
+    if (conf->admin_line == 0 || conf->admin_token.data) {
+        return NGX_CONF_OK;
+    }
+
+    ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                  "usage_gate_admin in %s:%ui has no token, so anyone who "
+                  "reaches it could change what owners are billed: add "
+                  "\"usage_gate_admin_token_file FILE;\" (a secret of at "
+                  "least 16 bytes, sent as \"Authorization: Bearer ...\"), "
+                  "or, for a location protected by allow/deny, "
+                  "\"usage_gate_admin_token_file off;\"",
+                  conf->admin_file, conf->admin_line);
+
+    return NGX_CONF_ERROR;
 }
 
 

@@ -183,7 +183,9 @@ ngx_http_usage_gate_ddb_claim(ngx_http_usage_gate_ddb_req_t *dr)
 
     creds = ngx_http_usage_gate_ddb_creds(dc);
 
-    if (creds == NULL) {
+    /* a worker told to quit claims nothing ahead: its last writes would
+     * only give the claim back */
+    if (creds == NULL || dc->exiting || ngx_exiting || ngx_quit) {
         goto failed;
     }
 

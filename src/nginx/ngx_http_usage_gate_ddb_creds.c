@@ -172,7 +172,10 @@ ngx_http_usage_gate_ddb_aws_fetch(ngx_event_t *ev)
 
     aws = ev->data;
 
-    if (aws->req != NULL || aws->remote_kind == NGX_HTTP_USAGE_GATE_AWS_NONE)
+    /* a worker told to quit starts nothing new (the credentials it has
+     * serve its last writes) */
+    if (aws->req != NULL || aws->remote_kind == NGX_HTTP_USAGE_GATE_AWS_NONE
+        || ngx_exiting || ngx_quit || ngx_terminate)
     {
         return;
     }

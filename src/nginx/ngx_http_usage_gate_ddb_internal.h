@@ -108,6 +108,11 @@ typedef struct {
     ngx_atomic_t                     backlog;       /* units unwritten */
     ngx_atomic_t                     writes;        /* UpdateItem calls */
     ngx_atomic_t                     down_until;    /* ngx_current_msec */
+
+    /* bumped when a reload maps this zone for a new configuration: a
+     * worker of an older one leaves the zone's units to the new workers */
+    ngx_atomic_t                     generation;
+    ngx_atomic_t                     loss_logged;   /* at a stop: once */
     ngx_http_usage_gate_ddb_err_t    errors[NGX_HTTP_USAGE_GATE_DDB_ERRORS];
 } ngx_http_usage_gate_ddb_sh_t;
 
@@ -156,6 +161,9 @@ struct ngx_http_usage_gate_ddb_conf_s {
     ngx_uint_t                       failed;       /* in this round */
     time_t                           logged;
     ngx_http_usage_gate_ddb_flush_t *flush;
+    ngx_atomic_uint_t                generation;   /* the zone's at start */
+    unsigned                         exiting:1;    /* quit or reload seen */
+    unsigned                         final:1;      /* ran the last flush */
 };
 
 

@@ -19,7 +19,15 @@ ngx_http_usage_gate_ddb_init_zone(ngx_http_usage_gate_zone_t *zone,
 {
     ngx_http_usage_gate_ddb_sh_t  *dsh;
 
-    if (zone->store_conf == NULL || zone->sh->store != NULL) {
+    if (zone->store_conf == NULL) {
+        return NGX_OK;
+    }
+
+    if (zone->sh->store != NULL) {
+        /* a reload kept the zone: the old workers, told to quit once the
+         * new ones run, see this and leave what is unwritten to them */
+        dsh = zone->sh->store;
+        (void) ngx_atomic_fetch_add(&dsh->generation, 1);
         return NGX_OK;
     }
 
@@ -191,9 +199,41 @@ void
 ngx_http_usage_gate_ddb_restore(ngx_http_usage_gate_zone_t *zone,
     ngx_http_usage_gate_record_t *rec)
 {
-    int64_t                          lost;
+    int64_t                          lost, unseen;
+    ug_claim_carry_t                 carry;
     ngx_http_usage_gate_node_t      *un;
     ngx_http_usage_gate_ddb_node_t  *st;
+
+    /*
+     * A zone that wrote to the table counts the table's last count plus
+     * what it had not written yet.  Usage beyond that was counted before
+     * DynamoDB was configured for the zone (a state file written without
+     * it): the table has never seen it, and it is added there like any
+     * unwritten usage, never replaced by the table's count.
+     */
+    carry.unsynced = rec->carry.unsynced;
+    carry.synced_base = rec->carry.synced_base;
+    carry.old_unsynced = rec->carry.old_unsynced;
+    carry.old_month = rec->carry.old_month;
+
+    unseen = ug_claim_unseen(rec->counter.month_used, &carry);
+
+    rec->carry.unsynced += unseen;
+
+    /*
+     * The first configuration of a new binary (USR2): the old master's
+     * workers still run over their own zone and write what this file
+     * lists as unwritten themselves (their last round, when they are
+     * told to quit).  Taken here too it would be counted twice: the
+     * file's count is the base until the table answers.
+     */
+    if (ngx_inherited && ngx_is_init_cycle((ngx_cycle_t *) ngx_cycle)
+        && unseen == 0)
+    {
+        rec->carry.synced_base = rec->counter.month_used;
+        rec->carry.unsynced = 0;
+        rec->carry.old_unsynced = 0;
+    }
 
     if (rec->carry.unsynced == 0 && rec->carry.old_unsynced == 0
         && rec->carry.synced_base == 0)

@@ -76,6 +76,14 @@ ngx_http_usage_gate_ddb_send(ngx_http_usage_gate_ddb_req_t *dr)
     dc = dr->conf;
     dsh = dr->zone->sh->store;
 
+    /* an old worker after a reload: the endpoint may be one the new
+     * configuration no longer names (the request gets on_error) */
+    if ((ngx_exiting || ngx_quit)
+        && (dr->zone->sh->superseded || dsh->generation != dc->generation))
+    {
+        return NGX_DECLINED;
+    }
+
     creds = ngx_http_usage_gate_ddb_creds(dc);
 
     if (creds == NULL) {

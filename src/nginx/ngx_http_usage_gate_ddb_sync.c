@@ -13,6 +13,23 @@
 /* per worker: whether the sync timers and credentials were started */
 ngx_uint_t  ngx_http_usage_gate_ddb_running;
 
+/*
+ * Per worker, once it has been told to quit (a stop or a reload): the one
+ * timer that holds its exit back while its last writes are in flight,
+ * and when those are cut short.  Every other timer of the store is
+ * cancelable then, and no new sync or retry starts.
+ */
+static ngx_event_t                       ngx_http_usage_gate_ddb_hold;
+static ngx_msec_t                        ngx_http_usage_gate_ddb_hold_until;
+static ngx_http_usage_gate_main_conf_t  *ngx_http_usage_gate_ddb_mcf;
+
+
+static void ngx_http_usage_gate_ddb_exiting(
+    ngx_http_usage_gate_ddb_conf_t *dc);
+static void ngx_http_usage_gate_ddb_hold_handler(ngx_event_t *ev);
+static ngx_uint_t ngx_http_usage_gate_ddb_in_flight(void);
+static void ngx_http_usage_gate_ddb_cancel(ngx_log_t *log);
+
 
 void
 ngx_http_usage_gate_ddb_sync_timer(ngx_event_t *ev)
@@ -28,6 +45,11 @@ ngx_http_usage_gate_ddb_sync_timer(ngx_event_t *ev)
     dsh = zone->sh->store;
 
     if (ngx_terminate) {
+        return;
+    }
+
+    if (ngx_exiting || ngx_quit) {
+        ngx_http_usage_gate_ddb_exiting(dc);
         return;
     }
 
@@ -47,9 +69,8 @@ ngx_http_usage_gate_ddb_sync_timer(ngx_event_t *ev)
             (void) ngx_atomic_cmp_set(&dsh->syncer, pid, 0);
         }
 
-        /* one round per interval for all workers together; a graceful
-         * exit flushes at once */
-        if ((ngx_exiting || since >= (ngx_msec_int_t) dc->sync)
+        /* one round per interval for all workers together */
+        if (since >= (ngx_msec_int_t) dc->sync
             && ngx_atomic_cmp_set(&dsh->syncer, 0, ngx_pid))
         {
             dsh->sync_started = ngx_current_msec;
@@ -67,9 +88,152 @@ ngx_http_usage_gate_ddb_sync_timer(ngx_event_t *ev)
      * looks every second at most, so that such an exit never waits for a
      * long sync interval.
      */
-    ev->cancelable = (dsh->dirty_n == 0 || ngx_exiting) ? 1 : 0;
+    ev->cancelable = (dsh->dirty_n == 0) ? 1 : 0;
 
     ngx_add_timer(ev, ngx_min(dc->sync, 1000));
+}
+
+
+/*
+ * The worker was told to quit, by a stop or a reload: its sync timer is
+ * not armed again, and at most one last round runs, bounded by timeout.
+ *
+ * A reload has mapped the zone for the new configuration before the old
+ * workers are told to quit (the generation moved on, or a resized zone
+ * took the counts over): then nothing more is written from here.  The
+ * unwritten units and the open claims stay in the shared zone, and the
+ * new workers write them with the new configuration's endpoint and
+ * credentials.  On a stop, what the last round does not write goes into
+ * the state file, written after this, and is written after the next
+ * start.
+ */
+static void
+ngx_http_usage_gate_ddb_exiting(ngx_http_usage_gate_ddb_conf_t *dc)
+{
+    ngx_msec_t                     hold;
+    ngx_core_conf_t               *ccf;
+    ngx_http_usage_gate_zone_t    *zone;
+    ngx_http_usage_gate_ddb_sh_t  *dsh;
+
+    if (dc->exiting) {
+        return;
+    }
+
+    dc->exiting = 1;
+
+    zone = dc->shm_zone->data;
+    dsh = zone->sh->store;
+
+    if (zone->sh->superseded || dsh->generation != dc->generation) {
+        /* a round in flight finishes what it sent, and starts no more */
+        dc->budget = 0;
+
+        ngx_log_error(NGX_LOG_INFO, ngx_cycle->log, 0,
+                      "usage_gate_dynamodb: zone \"%V\": reloaded, the "
+                      "new workers write what is left", &zone->name);
+
+    } else if (dc->syncing) {
+        /* the round in flight is the last one: it gives claims back */
+        dc->final = 1;
+
+    } else if (dsh->dirty_n != 0
+               && ngx_atomic_cmp_set(&dsh->syncer, 0, ngx_pid))
+    {
+        dsh->sync_started = ngx_current_msec;
+        dc->syncing = 1;
+        dc->final = 1;
+        dc->failed = 0;
+        dc->budget = dsh->dirty_n;
+
+        ngx_http_usage_gate_ddb_sync_fill(dc);
+    }
+
+    if (!ngx_http_usage_gate_ddb_in_flight()) {
+        return;
+    }
+
+    /* curl's own timeout ends each write first; this is the bound (the
+     * longest of the zones' while several have writes in flight) */
+    hold = dc->timeout + 100;
+
+    ccf = (ngx_core_conf_t *) ngx_get_conf(ngx_cycle->conf_ctx,
+                                           ngx_core_module);
+
+    if (ccf->shutdown_timeout && ccf->shutdown_timeout < hold) {
+        hold = ccf->shutdown_timeout;
+    }
+
+    if (!ngx_http_usage_gate_ddb_hold.timer_set) {
+        ngx_http_usage_gate_ddb_hold_until = ngx_current_msec + hold;
+        ngx_add_timer(&ngx_http_usage_gate_ddb_hold, ngx_min(hold, 100));
+
+    } else if ((ngx_msec_int_t) (ngx_current_msec + hold
+                                 - ngx_http_usage_gate_ddb_hold_until) > 0)
+    {
+        ngx_http_usage_gate_ddb_hold_until = ngx_current_msec + hold;
+    }
+}
+
+
+/*
+ * Holds the exit back while the store's writes are in flight, looking
+ * every 100 ms; past the deadline (timeout, or worker_shutdown_timeout
+ * when shorter) it cancels them, and their units go back to the zone.
+ */
+static void
+ngx_http_usage_gate_ddb_hold_handler(ngx_event_t *ev)
+{
+    ngx_msec_int_t  left;
+
+    if (!ngx_http_usage_gate_ddb_in_flight()) {
+        return;
+    }
+
+    left = (ngx_msec_int_t) (ngx_http_usage_gate_ddb_hold_until
+                             - ngx_current_msec);
+
+    if (left <= 0) {
+        ngx_log_error(NGX_LOG_WARN, ev->log, 0,
+                      "usage_gate_dynamodb: last writes cut short at exit; "
+                      "their units stay in the zone");
+        ngx_http_usage_gate_ddb_cancel(ev->log);
+        return;
+    }
+
+    ngx_add_timer(ev, (ngx_msec_t) ngx_min(left, 100));
+}
+
+
+/* 1 while a sync write, a claim, an admin write-through or a credentials
+ * fetch of this worker is in flight. */
+static ngx_uint_t
+ngx_http_usage_gate_ddb_in_flight(void)
+{
+    ngx_uint_t                        i;
+    ngx_http_usage_gate_ddb_conf_t  **dcp;
+
+    if (!ngx_http_usage_gate_ddb_running
+        || ngx_http_usage_gate_ddb_mcf == NULL)
+    {
+        return 0;
+    }
+
+    if (!ngx_queue_empty(&ngx_http_usage_gate_ddb_admins)
+        || (ngx_http_usage_gate_ddb_aws
+            && ngx_http_usage_gate_ddb_aws->req != NULL))
+    {
+        return 1;
+    }
+
+    dcp = ngx_http_usage_gate_ddb_mcf->ddb->elts;
+
+    for (i = 0; i < ngx_http_usage_gate_ddb_mcf->ddb->nelts; i++) {
+        if (dcp[i]->inflight) {
+            return 1;
+        }
+    }
+
+    return 0;
 }
 
 
@@ -138,7 +302,7 @@ ngx_http_usage_gate_ddb_sync_fill(ngx_http_usage_gate_ddb_conf_t *dc)
             f = slot[n];
 
             backlog = 0;
-            f->delta = ug_claim_flush(&st->c, ngx_exiting ? 1 : 0,
+            f->delta = ug_claim_flush(&st->c, dc->final ? 1 : 0,
                                       &f->month, &backlog);
             dsh->backlog += (ngx_atomic_uint_t) backlog;
 
@@ -351,6 +515,7 @@ ngx_http_usage_gate_ddb_init_process(ngx_cycle_t *cycle,
     char                             *v;
     ngx_uint_t                        i, need;
     ngx_msec_t                        delay;
+    ngx_http_usage_gate_zone_t       *zone;
     ngx_http_usage_gate_ddb_aws_t    *aws;
     ngx_http_usage_gate_ddb_conf_t  **dcp, *dc;
 
@@ -386,6 +551,11 @@ ngx_http_usage_gate_ddb_init_process(ngx_cycle_t *cycle,
 
     ngx_http_usage_gate_ddb_aws = aws;
     ngx_http_usage_gate_ddb_running = 1;
+    ngx_http_usage_gate_ddb_mcf = mcf;
+
+    ngx_http_usage_gate_ddb_hold.handler = ngx_http_usage_gate_ddb_hold_handler;
+    ngx_http_usage_gate_ddb_hold.log = cycle->log;
+    ngx_http_usage_gate_ddb_hold.data = &ngx_http_usage_gate_ddb_hold;
 
     /* workers see only the variables named by env directives */
     rc = ug_aws_creds_from_env(&aws->env, getenv("AWS_ACCESS_KEY_ID"),
@@ -411,6 +581,10 @@ ngx_http_usage_gate_ddb_init_process(ngx_cycle_t *cycle,
         if (dc->flush == NULL) {
             return NGX_ERROR;
         }
+
+        zone = dc->shm_zone->data;
+        dc->generation = ((ngx_http_usage_gate_ddb_sh_t *)
+                          zone->sh->store)->generation;
 
         dc->sync_event.handler = ngx_http_usage_gate_ddb_sync_timer;
         dc->sync_event.data = dc;
@@ -473,21 +647,16 @@ void
 ngx_http_usage_gate_ddb_exit_process(ngx_cycle_t *cycle,
     ngx_http_usage_gate_main_conf_t *mcf)
 {
-    int64_t                           lost;
-    ngx_uint_t                        i, k;
+    ngx_uint_t                        i;
     ngx_queue_t                      *q;
-    ngx_http_usage_gate_node_t       *un;
     ngx_http_usage_gate_zone_t       *zone;
+    ngx_http_usage_gate_ddb_sh_t     *dsh;
     ngx_http_usage_gate_ddb_req_t    *dr;
     ngx_http_usage_gate_ddb_conf_t  **dcp, *dc;
-    ngx_http_usage_gate_ddb_admin_t  *a;
-    ngx_http_usage_gate_ddb_flush_t  *f;
 
     if (!ngx_http_usage_gate_ddb_running || mcf->ddb == NULL) {
         return;
     }
-
-    ngx_http_usage_gate_ddb_running = 0;
 
     /*
      * Whatever is still in flight is cancelled: its units go back to the
@@ -501,6 +670,12 @@ ngx_http_usage_gate_ddb_exit_process(ngx_cycle_t *cycle,
         ngx_http_usage_gate_ddb_cleanup(dr);
     }
 
+    ngx_http_usage_gate_ddb_cancel(cycle->log);
+
+    if (ngx_http_usage_gate_ddb_hold.timer_set) {
+        ngx_del_timer(&ngx_http_usage_gate_ddb_hold);
+    }
+
     dcp = mcf->ddb->elts;
 
     for (i = 0; i < mcf->ddb->nelts; i++) {
@@ -510,6 +685,68 @@ ngx_http_usage_gate_ddb_exit_process(ngx_cycle_t *cycle,
         if (dc->sync_event.timer_set) {
             ngx_del_timer(&dc->sync_event);
         }
+
+        if (zone->sh == NULL || zone->state.len != 0
+            || zone->sh->superseded)
+        {
+            continue;
+        }
+
+        dsh = zone->sh->store;
+
+        /*
+         * A stop without a state file: what the zone has not written is
+         * lost with it.  Said once, by the worker that made the last
+         * round (or any, on a fast stop), as the others exit before it.
+         */
+        if (dsh->generation == dc->generation
+            && dsh->backlog != 0
+            && (dc->final || ngx_terminate)
+            && ngx_atomic_cmp_set(&dsh->loss_logged, 0, 1))
+        {
+            ngx_log_error(NGX_LOG_ALERT, cycle->log, 0,
+                          "usage_gate_dynamodb: zone \"%V\": %uA units "
+                          "not written to DynamoDB are lost at this stop "
+                          "(usage_gate_zone state= keeps them)",
+                          &zone->name, dsh->backlog);
+        }
+    }
+
+    ngx_http_usage_gate_ddb_running = 0;
+
+    if (ngx_http_usage_gate_ddb_aws) {
+        if (ngx_http_usage_gate_ddb_aws->refresh.timer_set) {
+            ngx_del_timer(&ngx_http_usage_gate_ddb_aws->refresh);
+        }
+
+        ngx_explicit_memzero(ngx_http_usage_gate_ddb_aws,
+                             sizeof(ngx_http_usage_gate_ddb_aws_t));
+        ngx_http_usage_gate_ddb_aws = NULL;
+    }
+}
+
+
+/*
+ * Cancels the sync writes, claims, admin write-throughs and credentials
+ * fetch in flight; their units go back to the zone.
+ */
+static void
+ngx_http_usage_gate_ddb_cancel(ngx_log_t *log)
+{
+    int64_t                           lost;
+    ngx_uint_t                        i, k;
+    ngx_queue_t                      *q;
+    ngx_http_usage_gate_node_t       *un;
+    ngx_http_usage_gate_zone_t       *zone;
+    ngx_http_usage_gate_ddb_conf_t  **dcp, *dc;
+    ngx_http_usage_gate_ddb_admin_t  *a;
+    ngx_http_usage_gate_ddb_flush_t  *f;
+
+    dcp = ngx_http_usage_gate_ddb_mcf->ddb->elts;
+
+    for (i = 0; i < ngx_http_usage_gate_ddb_mcf->ddb->nelts; i++) {
+        dc = dcp[i];
+        zone = dc->shm_zone->data;
 
         if (dc->flush == NULL || zone->sh == NULL) {
             continue;
@@ -541,12 +778,12 @@ ngx_http_usage_gate_ddb_exit_process(ngx_cycle_t *cycle,
 
             ngx_shmtx_unlock(&zone->shpool->mutex);
 
-            ngx_http_usage_gate_ddb_lost(zone, f->owner, f->len, lost,
-                                         cycle->log);
+            ngx_http_usage_gate_ddb_lost(zone, f->owner, f->len, lost, log);
         }
 
         dc->inflight = 0;
         dc->failed = 1;
+        dc->budget = 0;
         ngx_http_usage_gate_ddb_sync_end(dc);
     }
 
@@ -576,16 +813,8 @@ ngx_http_usage_gate_ddb_exit_process(ngx_cycle_t *cycle,
         ngx_free(a);
     }
 
-    if (ngx_http_usage_gate_ddb_aws) {
+    if (ngx_http_usage_gate_ddb_aws && ngx_http_usage_gate_ddb_aws->req) {
         ngx_http_usage_gate_curl_cancel(ngx_http_usage_gate_ddb_aws->req);
         ngx_http_usage_gate_ddb_aws->req = NULL;
-
-        if (ngx_http_usage_gate_ddb_aws->refresh.timer_set) {
-            ngx_del_timer(&ngx_http_usage_gate_ddb_aws->refresh);
-        }
-
-        ngx_explicit_memzero(ngx_http_usage_gate_ddb_aws,
-                             sizeof(ngx_http_usage_gate_ddb_aws_t));
-        ngx_http_usage_gate_ddb_aws = NULL;
     }
 }

@@ -10,14 +10,24 @@
 #include <ngx_http.h>
 
 #include "ngx_http_usage_gate_module.h"
+#include "ngx_http_usage_gate_billing.h"
 #include "ngx_http_usage_gate_identity.h"
 #include "ngx_http_usage_gate_store.h"
 #include "ug_fmt.h"
+#include "ug_lognote.h"
+#include "ug_time.h"
 
 
+static ngx_int_t ngx_http_usage_gate_subrequest(ngx_http_request_t *r);
+static ngx_uint_t ngx_http_usage_gate_preflight(ngx_http_request_t *r);
+static ngx_int_t ngx_http_usage_gate_full(ngx_http_request_t *r,
+    ngx_http_usage_gate_zone_t *zone, ngx_http_usage_gate_ctx_t *ctx);
 static ngx_int_t ngx_http_usage_gate_owned_header(ngx_table_elt_t *h);
 static ngx_int_t ngx_http_usage_gate_upstream_headers(ngx_http_request_t *r,
-    ngx_http_usage_gate_ctx_t *ctx);
+    ngx_http_usage_gate_ctx_t *ctx, ngx_uint_t private);
+static void ngx_http_usage_gate_log_denial(ngx_http_request_t *r,
+    ngx_uint_t level, const char *what, ngx_http_usage_gate_ctx_t *ctx,
+    ug_plan_t *plan);
 static ngx_int_t ngx_http_usage_gate_deny(ngx_http_request_t *r,
     ngx_http_usage_gate_loc_conf_t *lcf, ngx_http_usage_gate_ctx_t *ctx);
 static ngx_int_t ngx_http_usage_gate_send_json(ngx_http_request_t *r,
@@ -46,6 +56,7 @@ static char  *ngx_http_usage_gate_owned[] = {
     "X-Usage-Owner",
     "X-Usage-Month-Used",
     "X-Usage-Month-Remaining",
+    "X-Usage-Overage",
 };
 
 #define NGX_HTTP_USAGE_GATE_OWNED                                           \
@@ -103,6 +114,12 @@ ngx_http_usage_gate_handler(ngx_http_request_t *r)
         return NGX_DECLINED;
     }
 
+    /* a subrequest (SSI include, mirror, auth_request) is never a call of
+     * its own: its main request is the one counted */
+    if (r != r->main) {
+        return ngx_http_usage_gate_subrequest(r);
+    }
+
     ctx = ngx_http_usage_gate_get_ctx(r);
 
     if (ctx != NULL) {
@@ -127,6 +144,21 @@ ngx_http_usage_gate_handler(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
+    ctx->plan = -1;
+
+    /* a CORS preflight asks the browser's leave to call, and is not a
+     * call: it passes uncounted and unrefused, with no identity */
+    if (!lcf->count_preflight && ngx_http_usage_gate_preflight(r)) {
+        ngx_http_usage_gate_zone_count(lcf->shm_zone->data, -1,
+                                       NGX_HTTP_USAGE_GATE_ST_PREFLIGHT);
+
+        if (ngx_http_usage_gate_upstream_headers(r, ctx, 0) != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        return NGX_DECLINED;
+    }
+
     cln = ngx_pool_cleanup_add(r->pool, 0);
     if (cln == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -140,7 +172,6 @@ ngx_http_usage_gate_handler(ngx_http_request_t *r)
     mcf = ngx_http_get_module_main_conf(r, ngx_http_usage_gate_module);
     zone = lcf->shm_zone->data;
 
-    ctx->plan = -1;
     ctx->decided = 1;
     ctx->headers = lcf->headers ? 1 : 0;
 
@@ -156,7 +187,18 @@ ngx_http_usage_gate_handler(ngx_http_request_t *r)
         ngx_http_usage_gate_zone_count(zone, -1,
                                  rc == NGX_HTTP_UNAUTHORIZED
                                  ? NGX_HTTP_USAGE_GATE_ST_UNAUTHORIZED
+                                 : rc == NGX_HTTP_SERVICE_UNAVAILABLE
+                                 ? NGX_HTTP_USAGE_GATE_ST_UNAVAILABLE
                                  : NGX_HTTP_USAGE_GATE_ST_BAD_REQUEST);
+
+        /* nothing the client asserted survives a refusal: an error_page
+         * may send this request to another upstream */
+        ngx_str_null(&ctx->user);
+        ngx_str_null(&ctx->org);
+
+        if (ngx_http_usage_gate_upstream_headers(r, ctx, 0) != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
 
         return ngx_http_usage_gate_reject(r, lcf, rc, &detail);
     }
@@ -188,10 +230,10 @@ ngx_http_usage_gate_handler(ngx_http_request_t *r)
 
     } else {
         rc = ngx_http_usage_gate_zone_decide(zone, ctx->owner.data,
-                                             ctx->owner.len, &ctx->limits,
-                                             lcf->cost,
-                                             ngx_http_usage_gate_now_us(),
-                                             &ctx->d);
+                                 ctx->owner.len, &ctx->limits,
+                                 ngx_http_usage_gate_terms(r, lcf, ctx),
+                                 lcf->cost, ngx_http_usage_gate_now_us(),
+                                 &ctx->d);
     }
 
 decided:
@@ -205,25 +247,35 @@ decided:
     }
 
     if (rc == NGX_HTTP_SERVICE_UNAVAILABLE) {
-        /* DynamoDB unreachable and on_error=deny: nothing was counted */
+        /* the store unreachable and on_error=deny: nothing was counted */
+        ngx_http_usage_gate_zone_count(zone, ctx->plan,
+                                       NGX_HTTP_USAGE_GATE_ST_UNAVAILABLE);
+
+        if (ngx_http_usage_gate_upstream_headers(r, ctx, 0) != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
         return ngx_http_usage_gate_reject(r, lcf, rc, &detail);
     }
 
     if (rc == NGX_HTTP_USAGE_GATE_FULL) {
-        /* no room even after dropping stale owners: serving is worth more
-         * than counting this one request, but someone must resize */
-        if (zone->full_logged != ngx_time()) {
-            zone->full_logged = ngx_time();
-            ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
-                          "usage_gate_zone \"%V\" is full: request let "
-                          "through uncounted; increase the zone size",
-                          &zone->name);
+        rc = ngx_http_usage_gate_full(r, zone, ctx);
+
+        if (rc == NGX_DECLINED) {
+            goto pass;
         }
 
-        ctx->result = NGX_HTTP_USAGE_GATE_ALLOWED;
-        ngx_http_usage_gate_zone_count(zone, ctx->plan,
-                                       NGX_HTTP_USAGE_GATE_ST_ALLOWED);
-        goto pass;
+        if (ngx_http_usage_gate_upstream_headers(r, ctx, 0) != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        if (rc == NGX_HTTP_SERVICE_UNAVAILABLE) {
+            ngx_str_set(&detail, "The usage gate has no room for a new "
+                                 "caller right now. Please retry later.");
+            return ngx_http_usage_gate_reject(r, lcf, rc, &detail);
+        }
+
+        return ngx_http_usage_gate_deny(r, lcf, ctx);
     }
 
     ctx->counted = 1;
@@ -256,24 +308,118 @@ decided:
     if (ctx->d.verdict != UG_ALLOWED) {
 
         if (!lcf->dry_run) {
+            /* the gate's identity goes with the request wherever an
+             * error_page sends it */
+            if (ngx_http_usage_gate_upstream_headers(r, ctx, 0) != NGX_OK) {
+                return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            }
+
             return ngx_http_usage_gate_deny(r, lcf, ctx);
         }
 
-        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
-                      "usage_gate: dry run: would deny owner \"%V\" "
-                      "(plan \"%s\"): %s",
-                      &ctx->owner, mcf->plans.plans[ctx->plan].name,
-                      ctx->d.verdict == UG_QUOTA
-                      ? "monthly quota reached" : "per-minute cap reached");
+        ngx_http_usage_gate_log_denial(r, NGX_LOG_WARN,
+                                       "dry run: would deny: ", ctx,
+                                       &mcf->plans.plans[ctx->plan]);
     }
 
 pass:
 
-    if (ngx_http_usage_gate_upstream_headers(r, ctx) != NGX_OK) {
+    if (ngx_http_usage_gate_upstream_headers(r, ctx, 0) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     return NGX_DECLINED;
+}
+
+
+/*
+ * A subrequest in a gated location: it is not counted, and it carries the
+ * identity the gate resolved for its main request, or none when the main
+ * request was not gated (an SSI page, say).  Its header list is a copy of
+ * its parent's list head whose parts it shares, so it gets a private list
+ * rather than changes that would show through in the parent.
+ */
+static ngx_int_t
+ngx_http_usage_gate_subrequest(ngx_http_request_t *r)
+{
+    ngx_http_usage_gate_ctx_t  *mctx, ctx;
+
+    ngx_memzero(&ctx, sizeof(ngx_http_usage_gate_ctx_t));
+    ctx.plan = -1;
+
+    mctx = ngx_http_usage_gate_get_ctx(r->main);
+
+    if (mctx != NULL && mctx->plan >= 0) {
+        ctx = *mctx;
+    }
+
+    if (ngx_http_usage_gate_upstream_headers(r, &ctx, 1) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return NGX_DECLINED;
+}
+
+
+/* OPTIONS with Origin and Access-Control-Request-Method (Fetch standard) */
+static ngx_uint_t
+ngx_http_usage_gate_preflight(ngx_http_request_t *r)
+{
+    return r->method == NGX_HTTP_OPTIONS
+           && ngx_http_usage_gate_find_header(&r->headers_in.headers,
+                                              "Origin",
+                                              sizeof("Origin") - 1)
+           && ngx_http_usage_gate_find_header(&r->headers_in.headers,
+                                    "Access-Control-Request-Method",
+                                    sizeof("Access-Control-Request-Method")
+                                    - 1);
+}
+
+
+/*
+ * The zone has no room for a new owner even after dropping stale ones.
+ * With full=deny the request gets 503; otherwise it passes uncounted for
+ * the month, as serving is worth more than counting it, but new owners
+ * that do not fit share one per-minute bucket per zone, so minting ids
+ * buys no more than that rate.  NGX_DECLINED: pass; NGX_HTTP_SERVICE_-
+ * UNAVAILABLE: 503; NGX_OK: refused by the bucket (ctx->d says when to
+ * retry).
+ */
+static ngx_int_t
+ngx_http_usage_gate_full(ngx_http_request_t *r,
+    ngx_http_usage_gate_zone_t *zone, ngx_http_usage_gate_ctx_t *ctx)
+{
+    if (zone->full_logged != ngx_time()) {
+        zone->full_logged = ngx_time();
+        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                      "usage_gate_zone \"%V\" is full: %s; increase the "
+                      "zone size", &zone->name,
+                      zone->full_deny ? "new callers get 503"
+                      : "new callers pass uncounted, within the "
+                        "overflow bucket");
+    }
+
+    if (zone->full_deny) {
+        ngx_http_usage_gate_zone_count(zone, ctx->plan,
+                                       NGX_HTTP_USAGE_GATE_ST_FULL);
+        return NGX_HTTP_SERVICE_UNAVAILABLE;
+    }
+
+    if (ngx_http_usage_gate_zone_overflow(zone, ngx_http_usage_gate_now_us(),
+                                          &ctx->d)
+        == NGX_OK)
+    {
+        ctx->result = NGX_HTTP_USAGE_GATE_ALLOWED;
+        ngx_http_usage_gate_zone_count(zone, ctx->plan,
+                                       NGX_HTTP_USAGE_GATE_ST_OVERFLOW);
+        return NGX_DECLINED;
+    }
+
+    ctx->result = NGX_HTTP_USAGE_GATE_RATE;
+    ngx_http_usage_gate_zone_count(zone, ctx->plan,
+                                   NGX_HTTP_USAGE_GATE_ST_OVERFLOW_RATE);
+
+    return NGX_OK;
 }
 
 
@@ -309,7 +455,7 @@ ngx_http_usage_gate_owned_header(ngx_table_elt_t *h)
  */
 static ngx_int_t
 ngx_http_usage_gate_upstream_headers(ngx_http_request_t *r,
-    ngx_http_usage_gate_ctx_t *ctx)
+    ngx_http_usage_gate_ctx_t *ctx, ngx_uint_t private)
 {
     u_char                           *p;
     ngx_int_t                         k;
@@ -324,21 +470,25 @@ ngx_http_usage_gate_upstream_headers(ngx_http_request_t *r,
     ngx_http_usage_gate_main_conf_t  *mcf;
 
     mcf = ngx_http_get_module_main_conf(r, ngx_http_usage_gate_module);
-    plan = &mcf->plans.plans[ctx->plan];
 
     ngx_memzero(value, sizeof(value));
     ngx_memzero(count, sizeof(count));
     ngx_memzero(found, sizeof(found));
 
-    /* in the order of ngx_http_usage_gate_owned[]; empty: not sent */
-    value[0] = ctx->user;
-    value[1] = ctx->org;
-    value[2].data = (u_char *) plan->name;
-    value[2].len = plan->len;
-    value[3] = ctx->owner;
+    /* in the order of ngx_http_usage_gate_owned[]; empty: not sent; no
+     * plan yet: nothing is known, and every owned header goes */
+    if (ctx->plan >= 0) {
+        plan = &mcf->plans.plans[ctx->plan];
+
+        value[0] = ctx->user;
+        value[1] = ctx->org;
+        value[2].data = (u_char *) plan->name;
+        value[2].len = plan->len;
+        value[3] = ctx->owner;
+    }
 
     if (ctx->counted) {
-        p = ngx_pnalloc(r->pool, 2 * NGX_INT64_LEN);
+        p = ngx_pnalloc(r->pool, 3 * NGX_INT64_LEN);
         if (p == NULL) {
             return NGX_ERROR;
         }
@@ -346,15 +496,21 @@ ngx_http_usage_gate_upstream_headers(ngx_http_request_t *r,
         value[4].data = p;
         value[4].len = ngx_sprintf(p, "%uL", ctx->d.month_used) - p;
 
-        if (ctx->limits.month != UG_OFF) {
+        if (ug_month_hard_limit(&ctx->limits, &ctx->terms) != UG_OFF) {
             p += NGX_INT64_LEN;
             value[5].data = p;
             value[5].len = ngx_sprintf(p, "%uL", ctx->d.month_remaining) - p;
         }
+
+        if (ctx->d.verdict == UG_ALLOWED && ctx->d.overage) {
+            p += NGX_INT64_LEN;
+            value[6].data = p;
+            value[6].len = ngx_sprintf(p, "%uL", ctx->d.overage) - p;
+        }
     }
 
     n = 0;
-    rebuild = 0;
+    rebuild = private;
 
     part = &r->headers_in.headers.part;
     h = part->elts;
@@ -452,6 +608,66 @@ ngx_http_usage_gate_upstream_headers(ngx_http_request_t *r,
 }
 
 
+/*
+ * One owner refused a thousand times is one event: a worker logs the
+ * first quota denial of an owner in a cycle and the first rate denial in
+ * a minute; $usage_gate_status in the access log records every request.
+ * The owner is escaped, as it is whatever a token or a proxy said.
+ */
+static void
+ngx_http_usage_gate_log_denial(ngx_http_request_t *r, ngx_uint_t level,
+    const char *what, ngx_http_usage_gate_ctx_t *ctx, ug_plan_t *plan)
+{
+    size_t                 len;
+    int64_t                period;
+    unsigned               kind;
+    u_char                 owner[4 * UG_OWNER_MAX + 3];
+    static ug_lognote_t   *notes;
+
+    if (r->connection->log->log_level < level) {
+        return;
+    }
+
+    if (ctx->d.verdict == UG_QUOTA) {
+        kind = UG_LOGNOTE_QUOTA;
+        period = ctx->d.cycle.id ? ctx->d.cycle.id
+                                 : ug_month_index(ngx_time());
+
+    } else {
+        kind = UG_LOGNOTE_RATE;
+        period = ngx_time() / 60;
+    }
+
+    if (notes == NULL) {
+        /* per worker, for the worker's life */
+        notes = ngx_calloc(sizeof(ug_lognote_t), ngx_cycle->log);
+    }
+
+    if (notes != NULL
+        && !ug_lognote_first(notes, ug_lognote_hash(ctx->owner.data,
+                                                    ctx->owner.len),
+                             kind, period))
+    {
+        return;
+    }
+
+    len = ug_log_escape((char *) owner, sizeof(owner), ctx->owner.data,
+                        ctx->owner.len);
+
+    ngx_log_error(level, r->connection->log, 0,
+                  "usage_gate: %s%s for owner \"%*s\" (plan \"%s\", "
+                  "month %uL, minute %uL)%s",
+                  what, ctx->d.verdict == UG_QUOTA
+                  ? "monthly quota reached" : "per-minute cap reached",
+                  len, owner, plan->name, ctx->d.month_used,
+                  ctx->d.minute_used,
+                  ctx->d.verdict == UG_QUOTA
+                  ? "; later denials of this owner this cycle are not logged"
+                  : "; later denials of this owner this minute are not "
+                    "logged");
+}
+
+
 static ngx_int_t
 ngx_http_usage_gate_deny(ngx_http_request_t *r,
     ngx_http_usage_gate_loc_conf_t *lcf, ngx_http_usage_gate_ctx_t *ctx)
@@ -468,13 +684,7 @@ ngx_http_usage_gate_deny(ngx_http_request_t *r,
     status = ctx->d.verdict == UG_QUOTA ? lcf->quota_status
                                         : lcf->rate_status;
 
-    ngx_log_error(lcf->log_level, r->connection->log, 0,
-                  "usage_gate: %s for owner \"%V\" (plan \"%s\", "
-                  "month %uL, minute %uL)",
-                  ctx->d.verdict == UG_QUOTA
-                  ? "monthly quota reached" : "per-minute cap reached",
-                  &ctx->owner, plan->name, ctx->d.month_used,
-                  ctx->d.minute_used);
+    ngx_http_usage_gate_log_denial(r, lcf->log_level, "", ctx, plan);
 
     size = ug_fmt_deny_body_size(plan->len, lcf->upgrade_url.len);
 
@@ -635,6 +845,7 @@ ngx_http_usage_gate_header_filter(ngx_http_request_t *r)
     u_char                           *p;
     size_t                            len;
     ug_plan_t                        *plan;
+    ug_limits_t                       hard;
     ngx_http_usage_gate_ctx_t        *ctx;
     ngx_http_usage_gate_main_conf_t  *mcf;
 
@@ -651,7 +862,7 @@ ngx_http_usage_gate_header_filter(ngx_http_request_t *r)
     /* once per response: an error_page would pass here again */
     ctx->filtered = 1;
 
-    p = ngx_pnalloc(r->pool, 3 * NGX_INT64_LEN + 2 * UG_FMT_FIELD_MAX);
+    p = ngx_pnalloc(r->pool, 4 * NGX_INT64_LEN + 2 * UG_FMT_FIELD_MAX);
     if (p == NULL) {
         return NGX_ERROR;
     }
@@ -690,7 +901,12 @@ ngx_http_usage_gate_header_filter(ngx_http_request_t *r)
         return ngx_http_next_header_filter(r);
     }
 
-    if (ctx->limits.month != UG_OFF) {
+    /* remaining and RateLimit tell where 402s begin: past the overage
+     * band, if the plan has one */
+    hard = ctx->limits;
+    hard.month = ug_month_hard_limit(&ctx->limits, &ctx->terms);
+
+    if (hard.month != UG_OFF) {
         if (ngx_http_usage_gate_add_header(r, &r->headers_out.headers,
                                            "X-Usage-Remaining", p,
                                            ngx_sprintf(p, "%uL",
@@ -703,10 +919,11 @@ ngx_http_usage_gate_header_filter(ngx_http_request_t *r)
 
     p += NGX_INT64_LEN;
 
+    /* the bucket's fill, never above the cap it reports against */
     if (ngx_http_usage_gate_add_header(r, &r->headers_out.headers,
                                        "X-Usage-This-Minute", p,
                                        ngx_sprintf(p, "%uL",
-                                                   ctx->d.minute_used) - p)
+                                                   ctx->d.minute_fill) - p)
         != NGX_OK)
     {
         return NGX_ERROR;
@@ -714,7 +931,21 @@ ngx_http_usage_gate_header_filter(ngx_http_request_t *r)
 
     p += NGX_INT64_LEN;
 
-    len = ug_fmt_policy((char *) p, UG_FMT_FIELD_MAX, &ctx->limits);
+    /* units of this call past the included month: billed as overage */
+    if (ctx->d.verdict == UG_ALLOWED && ctx->d.overage) {
+        if (ngx_http_usage_gate_add_header(r, &r->headers_out.headers,
+                                           "X-Usage-Overage", p,
+                                           ngx_sprintf(p, "%uL",
+                                                       ctx->d.overage) - p)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    p += NGX_INT64_LEN;
+
+    len = ug_fmt_policy((char *) p, UG_FMT_FIELD_MAX, &hard);
 
     if (len) {
         if (ngx_http_usage_gate_add_header(r, &r->headers_out.headers,
@@ -726,7 +957,7 @@ ngx_http_usage_gate_header_filter(ngx_http_request_t *r)
 
         p += UG_FMT_FIELD_MAX;
 
-        len = ug_fmt_ratelimit((char *) p, UG_FMT_FIELD_MAX, &ctx->limits,
+        len = ug_fmt_ratelimit((char *) p, UG_FMT_FIELD_MAX, &hard,
                                &ctx->d);
 
         if (len

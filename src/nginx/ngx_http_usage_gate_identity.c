@@ -336,8 +336,12 @@ ngx_http_usage_gate_from_headers(ngx_http_request_t *r,
             why = "was sent more than once";
 
         } else {
-            id = ug_id_check(hdr[k].first->value.data,
-                             hdr[k].first->value.len);
+            /* the user and the org are asserted ids: "anon:" is the
+             * anonymous owners' own key space */
+            id = (k < 2) ? ug_id_check_asserted(hdr[k].first->value.data,
+                                                hdr[k].first->value.len)
+                         : ug_id_check(hdr[k].first->value.data,
+                                       hdr[k].first->value.len);
             if (id == UG_ID_OK) {
                 continue;
             }

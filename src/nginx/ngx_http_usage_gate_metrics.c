@@ -124,6 +124,9 @@ ngx_http_usage_gate_metrics_zone(ngx_http_request_t *r,
     ngx_uint_t                         k, n, res;
     ug_metrics_plan_t                 *plans;
     ngx_http_usage_gate_plan_stats_t  *st;
+    ngx_http_usage_gate_main_conf_t   *mcf;
+
+    mcf = ngx_http_get_module_main_conf(r, ngx_http_usage_gate_module);
 
     mz->name = (char *) zone->name.data;
     mz->len = zone->name.len;
@@ -149,6 +152,9 @@ ngx_http_usage_gate_metrics_zone(ngx_http_request_t *r,
             plans[n].count[res] = st[k].count[res];
         }
 
+        plans[n].refunded = zone->sh->refunded[k];
+        plans[n].overage = zone->sh->overage[k];
+
         n++;
     }
 
@@ -163,6 +169,12 @@ ngx_http_usage_gate_metrics_zone(ngx_http_request_t *r,
 
     mz->evictions = zone->sh->evictions;
     mz->fail_open = zone->sh->fail_open;
+
+    if (mcf->notify) {
+        mz->notify = 1;
+        mz->notify_sent = zone->sh->notify_sent;
+        mz->notify_failures = zone->sh->notify_failures;
+    }
 
     if (zone->state.len) {
         mz->state = 1;

@@ -60,6 +60,8 @@ typedef struct {
     ngx_uint_t                    jwt_cache_size;
     ngx_array_t                  *ddb;         /* usage_gate_dynamodb
                                                   configurations, or NULL */
+    void                         *notify;      /* usage_gate_notify, or
+                                                  NULL */
 } ngx_http_usage_gate_main_conf_t;
 
 
@@ -90,9 +92,17 @@ typedef struct {
     ngx_str_t                     upgrade_url;
     ngx_flag_t                    upgrade_url_set;
 
+    ngx_uint_t                    count_preflight;  /* usage_gate_
+                                                       preflight count */
     ngx_flag_t                    endpoint;     /* metrics or admin */
     ngx_shm_zone_t               *admin_zone;   /* usage_gate_admin zone= */
-    ngx_str_t                     admin_token;  /* empty: no token */
+
+    ngx_flag_t                    refund;       /* usage_gate_refund */
+    ngx_http_complex_value_t     *cycle_anchor; /* usage_gate_cycle_anchor,
+                                                   or NULL: calendar */
+    ngx_str_t                     admin_token;  /* empty: "off" */
+    u_char                       *admin_file;   /* usage_gate_admin here */
+    ngx_uint_t                    admin_line;
 } ngx_http_usage_gate_loc_conf_t;
 
 
@@ -108,7 +118,12 @@ typedef struct {
     ngx_str_t                     owner;
     ngx_int_t                     plan;         /* index in the table */
     ug_limits_t                   limits;
+    ug_terms_t                    terms;        /* overage band, anchor */
     ug_decision_t                 d;
+    ngx_http_usage_gate_zone_t   *zone;         /* decided in, or NULL */
+    uint64_t                      cost;         /* units counted */
+    unsigned                      refund:1;     /* usage_gate_refund on */
+    unsigned                      billed:1;     /* refund/notify done */
 
     void                         *admin;        /* an admin request's */
     void                         *store;        /* a request that waits
@@ -133,6 +148,9 @@ char *ngx_http_usage_gate_admin(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 char *ngx_http_usage_gate_admin_token_file(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
+char *ngx_http_usage_gate_admin_merge(ngx_conf_t *cf,
+    ngx_http_usage_gate_loc_conf_t *conf,
+    ngx_http_usage_gate_loc_conf_t *prev);
 ngx_int_t ngx_http_usage_gate_state_init_process(ngx_cycle_t *cycle,
     ngx_http_usage_gate_main_conf_t *mcf);
 void ngx_http_usage_gate_state_exit_process(ngx_cycle_t *cycle,

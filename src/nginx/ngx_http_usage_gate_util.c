@@ -147,6 +147,38 @@ found:
 }
 
 
+ngx_table_elt_t *
+ngx_http_usage_gate_find_header(ngx_list_t *headers, const char *name,
+    size_t len)
+{
+    ngx_uint_t        i;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+
+    part = &headers->part;
+    h = part->elts;
+
+    for (i = 0; /* void */; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                return NULL;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].key.len == len
+            && ngx_strncasecmp(h[i].key.data, (u_char *) name, len) == 0)
+        {
+            return &h[i];
+        }
+    }
+}
+
+
 /*
  * Reads a small file named in a directive (keys, secrets, tokens) at
  * configuration time, relative to the configuration prefix, into the

@@ -24,6 +24,10 @@ ngx_int_t ngx_http_usage_gate_output(ngx_http_request_t *r,
 ngx_int_t ngx_http_usage_gate_add_header(ngx_http_request_t *r,
     ngx_list_t *list, char *name, u_char *value, size_t len);
 
+/* The first header of a list with this name (case-insensitive), or NULL. */
+ngx_table_elt_t *ngx_http_usage_gate_find_header(ngx_list_t *headers,
+    const char *name, size_t len);
+
 /* Reads a file named in the directive being parsed (at most max bytes,
  * relative to the prefix) into the configuration pool, NUL-terminated. */
 char *ngx_http_usage_gate_read_file(ngx_conf_t *cf, ngx_str_t *name,

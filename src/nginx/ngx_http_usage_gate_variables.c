@@ -26,6 +26,7 @@ enum {
     NGX_HTTP_USAGE_GATE_VAR_MONTH_LIMIT,
     NGX_HTTP_USAGE_GATE_VAR_MONTH_REMAINING,
     NGX_HTTP_USAGE_GATE_VAR_MINUTE_USED,
+    NGX_HTTP_USAGE_GATE_VAR_OVERAGE,
     NGX_HTTP_USAGE_GATE_VAR_JWT_SUB,
     NGX_HTTP_USAGE_GATE_VAR_JWT_KID,
     NGX_HTTP_USAGE_GATE_VAR_JWT_ERROR
@@ -64,6 +65,10 @@ static ngx_http_variable_t  ngx_http_usage_gate_vars[] = {
     { ngx_string("usage_gate_minute_used"), NULL,
       ngx_http_usage_gate_variable,
       NGX_HTTP_USAGE_GATE_VAR_MINUTE_USED, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("usage_gate_overage"), NULL,
+      ngx_http_usage_gate_variable,
+      NGX_HTTP_USAGE_GATE_VAR_OVERAGE, NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
     { ngx_string("usage_gate_jwt_sub"), NULL, ngx_http_usage_gate_variable,
       NGX_HTTP_USAGE_GATE_VAR_JWT_SUB, NGX_HTTP_VAR_NOCACHEABLE, 0 },
@@ -195,6 +200,14 @@ ngx_http_usage_gate_variable(ngx_http_request_t *r,
         s = &ngx_http_usage_gate_results[ctx->result];
         break;
 
+    case NGX_HTTP_USAGE_GATE_VAR_OVERAGE:
+        /* units of this call past the included month; "0" for any call
+         * the gate saw that was not billed as overage, so that a log
+         * column is always a number */
+        n = (ctx->counted && ctx->d.verdict == UG_ALLOWED)
+            ? ctx->d.overage : 0;
+        break;
+
     case NGX_HTTP_USAGE_GATE_VAR_MONTH_LIMIT:
         if (ctx->limits.month == UG_OFF) {
             v->not_found = 1;
@@ -215,7 +228,11 @@ ngx_http_usage_gate_variable(ngx_http_request_t *r,
         } else if (data == NGX_HTTP_USAGE_GATE_VAR_MINUTE_USED) {
             n = ctx->d.minute_used;
 
-        } else if (ctx->limits.month == UG_OFF) {
+        } else if (ug_month_hard_limit(&ctx->limits, &ctx->terms)
+                   == UG_OFF)
+        {
+            /* no month, or an unlimited overage band: nothing to run
+             * out of */
             v->not_found = 1;
             return NGX_OK;
 

@@ -8,7 +8,9 @@
 #include <openssl/rand.h>
 
 #include "ngx_http_usage_gate_zone.h"
+#include "ngx_http_usage_gate_paths.h"
 #include "ngx_http_usage_gate_store.h"
+#include "ug_cycle.h"
 #include "ug_time.h"
 
 
@@ -74,6 +76,13 @@ ngx_http_usage_gate_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 
     zone = shm_zone->data;
     zone->size = shm_zone->shm.size;
+
+    /* here, not in an init_module hook: this runs in nginx -t too, and a
+     * failure here makes a reload keep the old configuration instead of
+     * ending the master */
+    if (ngx_http_usage_gate_paths_check(zone, shm_zone->shm.log) != NGX_OK) {
+        return NGX_ERROR;
+    }
 
     if (ozone) {
         /* a reload with the same name and size: nginx kept the mapping,
@@ -394,21 +403,24 @@ ngx_http_usage_gate_lookup(ngx_http_usage_gate_shctx_t *sh, ngx_uint_t hash,
 
 
 /*
- * Frees owners that hold nothing worth keeping: counts from a past month,
- * or no monthly count and a fully refilled minute bucket.  The LRU tail
- * holds the owners seen longest ago, so past-month owners come first.
- * An owner with counts this month is billing data and is never dropped.
+ * Frees owners that hold nothing worth keeping: counts from a past
+ * billing cycle, or no count this cycle and a fully refilled minute
+ * bucket.  The LRU tail holds the owners seen longest ago, so owners of
+ * past cycles come first.  An owner with counts in a cycle that is still
+ * running is billing data and is never dropped; so is one whose
+ * threshold notifications this cycle were sent, or they would be sent
+ * again.
  */
 static ngx_uint_t
 ngx_http_usage_gate_evict(ngx_http_usage_gate_zone_t *zone, uint64_t now_us)
 {
-    int32_t                       month;
+    int64_t                       now_s;
     ngx_uint_t                    n, freed;
     ngx_queue_t                  *q, *prev;
     ngx_rbtree_node_t            *node;
     ngx_http_usage_gate_node_t   *un;
 
-    month = ug_month_index((int64_t) (now_us / 1000000));
+    now_s = (int64_t) (now_us / 1000000);
     freed = 0;
 
     q = ngx_queue_last(&zone->sh->lru);
@@ -423,9 +435,10 @@ ngx_http_usage_gate_evict(ngx_http_usage_gate_zone_t *zone, uint64_t now_us)
         un = ngx_queue_data(q, ngx_http_usage_gate_node_t, queue);
 
         /* usage the store has not yet written is kept too */
-        if ((un->counter.month < month
+        if ((!ug_cycle_live(un->counter.month, now_s)
              || (un->counter.month_used == 0
-                 && un->counter.tat_us <= now_us))
+                 && un->counter.tat_us <= now_us
+                 && un->notify_sent == 0))
             && !(zone->store && zone->store->keep(zone, un)))
         {
             node = (ngx_rbtree_node_t *)
@@ -452,8 +465,9 @@ ngx_http_usage_gate_evict(ngx_http_usage_gate_zone_t *zone, uint64_t now_us)
 
 ngx_int_t
 ngx_http_usage_gate_zone_decide(ngx_http_usage_gate_zone_t *zone,
-    u_char *owner, size_t len, const ug_limits_t *limits, uint64_t cost,
-    uint64_t now_us, ug_decision_t *d)
+    u_char *owner, size_t len, const ug_limits_t *limits,
+    const ug_terms_t *terms, uint64_t cost, uint64_t now_us,
+    ug_decision_t *d)
 {
     uint32_t                      hash;
     ngx_rbtree_node_t            *node;
@@ -481,7 +495,7 @@ ngx_http_usage_gate_zone_decide(ngx_http_usage_gate_zone_t *zone,
 
     ngx_queue_insert_head(&zone->sh->lru, &un->queue);
 
-    ug_decide(&un->counter, limits, cost, now_us, d);
+    ug_decide_terms(&un->counter, limits, terms, cost, now_us, d);
 
     ngx_shmtx_unlock(&zone->shpool->mutex);
 
@@ -589,7 +603,8 @@ ngx_http_usage_gate_alloc_locked(ngx_http_usage_gate_zone_t *zone,
 
     un = (ngx_http_usage_gate_node_t *) &node->color;
     un->len = (u_char) len;
-    un->reserved = 0;
+    un->notify_sent = 0;
+    un->notify_cycle = 0;
     ngx_memzero(&un->counter, sizeof(ug_counter_t));
     ngx_memcpy(un->owner, owner, len);
 
@@ -741,4 +756,27 @@ ngx_http_usage_gate_zone_next(ngx_http_usage_gate_zone_t *zone,
     ngx_shmtx_unlock(&zone->shpool->mutex);
 
     return n;
+}
+
+
+ngx_int_t
+ngx_http_usage_gate_zone_overflow(ngx_http_usage_gate_zone_t *zone,
+    uint64_t now_us, ug_decision_t *d)
+{
+    ug_limits_t  limits;
+
+    if (zone->overflow_minute == UG_OFF) {
+        return NGX_OK;
+    }
+
+    limits.month = UG_OFF;
+    limits.minute = zone->overflow_minute;
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    ug_take_minute(&zone->sh->overflow, &limits, 1, now_us, d);
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    return d->verdict == UG_ALLOWED ? NGX_OK : NGX_DECLINED;
 }

@@ -29,6 +29,11 @@ enum {
     NGX_HTTP_USAGE_GATE_ST_BYPASS,
     NGX_HTTP_USAGE_GATE_ST_UNAUTHORIZED,
     NGX_HTTP_USAGE_GATE_ST_BAD_REQUEST,
+    NGX_HTTP_USAGE_GATE_ST_UNAVAILABLE,
+    NGX_HTTP_USAGE_GATE_ST_PREFLIGHT,
+    NGX_HTTP_USAGE_GATE_ST_OVERFLOW,
+    NGX_HTTP_USAGE_GATE_ST_OVERFLOW_RATE,
+    NGX_HTTP_USAGE_GATE_ST_FULL,
     NGX_HTTP_USAGE_GATE_ST_N
 };
 
@@ -44,7 +49,7 @@ typedef struct {
  * keeps the old mapping; the version tells whether this build can read
  * it (change it with any change to these structures).
  */
-#define NGX_HTTP_USAGE_GATE_ZONE_VERSION  0x55470004
+#define NGX_HTTP_USAGE_GATE_ZONE_VERSION  0x55470006
 
 
 typedef struct {
@@ -66,6 +71,8 @@ typedef struct {
     ngx_atomic_t             state_failures;
     ngx_atomic_t             state_last_write;
     ngx_atomic_t             state_claimed;
+    ngx_atomic_t             state_failures_seen;  /* state_failures at
+                                                      the last write */
 
     /* set when a reload copied this zone into a resized one: its workers
      * must no longer write the state file over the new zone's counts */
@@ -79,6 +86,18 @@ typedef struct {
     /* Plans are kept by name, so counts survive a reload that reorders
      * or adds plans; slot UG_PLANS_MAX collects requests with no plan. */
     ngx_http_usage_gate_plan_stats_t  stats[UG_PLANS_MAX + 1];
+
+    /* billing, by the same plan slots: units given back (usage_gate_
+     * refund) and units allowed past the included month; and webhook
+     * deliveries (usage_gate_notify) for the zone's owners */
+    ngx_atomic_t             refunded[UG_PLANS_MAX + 1];
+    ngx_atomic_t             overage[UG_PLANS_MAX + 1];
+    ngx_atomic_t             notify_sent;
+    ngx_atomic_t             notify_failures;
+
+    /* the per-minute bucket that new owners share while the zone is
+     * full (usage_gate_zone overflow_minute=) */
+    ug_counter_t             overflow;
 } ngx_http_usage_gate_shctx_t;
 
 
@@ -92,7 +111,11 @@ typedef struct {
 typedef struct {
     u_char                   color;
     u_char                   len;
-    u_short                  reserved;
+    /* usage_gate_notify's ug_notify_mark_t, in what was padding so that
+     * nodes keep their size: the thresholds sent (bit i for the i-th,
+     * at most UG_NOTIFY_MAX = 16) in billing cycle notify_cycle */
+    u_short                  notify_sent;
+    int32_t                  notify_cycle;
     ngx_queue_t              queue;
     ug_counter_t             counter;
     u_char                   owner[1];
@@ -123,12 +146,19 @@ typedef struct ngx_http_usage_gate_zone_s {
     ngx_event_t                   state_event;   /* per worker */
     void                         *state_task;    /* per worker, reused */
     ngx_uint_t                    state_busy;    /* a write in flight */
+    ngx_core_conf_t              *core_conf;     /* its `user` writes the
+                                                    state file */
 
     /* per worker: the keyed HMAC for anonymous owners, made on first use
      * (the salt is final only once the zone is loaded), and when the
      * zone-full alert was last logged */
     ug_anon_t                    *anon;
     time_t                        full_logged;
+
+    /* a full zone: new owners share a bucket of overflow_minute units a
+     * minute (UG_OFF: no cap), or get 503 with full_deny */
+    int64_t                       overflow_minute;
+    ngx_uint_t                    full_deny;
 
     /* the shared store behind the zone (ngx_http_usage_gate_store.h) and
      * its configuration, or NULL; and the bytes each owner's node
@@ -184,9 +214,12 @@ typedef enum {
 ngx_shm_zone_t *ngx_http_usage_gate_zone_add(ngx_conf_t *cf, ngx_str_t *name,
     size_t size);
 
+/* Decides and counts one request under billing terms (NULL: calendar
+ * months, no overage). */
 ngx_int_t ngx_http_usage_gate_zone_decide(ngx_http_usage_gate_zone_t *zone,
-    u_char *owner, size_t len, const ug_limits_t *limits, uint64_t cost,
-    uint64_t now_us, ug_decision_t *d);
+    u_char *owner, size_t len, const ug_limits_t *limits,
+    const ug_terms_t *terms, uint64_t cost, uint64_t now_us,
+    ug_decision_t *d);
 
 /* Where the bytes an owner's node carries for its store start. */
 #define ngx_http_usage_gate_node_extra(un)                                   \
@@ -233,6 +266,13 @@ typedef ngx_int_t (*ngx_http_usage_gate_update_pt)(ug_counter_t *counter,
 
 ngx_int_t ngx_http_usage_gate_zone_update(ngx_http_usage_gate_zone_t *zone,
     u_char *owner, size_t len, ngx_http_usage_gate_update_pt fn, void *data);
+
+/*
+ * Takes one unit from the bucket that new owners of a full zone share:
+ * NGX_OK, or NGX_DECLINED with d's retry_after and minute fields set.
+ */
+ngx_int_t ngx_http_usage_gate_zone_overflow(ngx_http_usage_gate_zone_t *zone,
+    uint64_t now_us, ug_decision_t *d);
 
 void ngx_http_usage_gate_zone_count(ngx_http_usage_gate_zone_t *zone,
     ngx_int_t plan, ngx_uint_t result);

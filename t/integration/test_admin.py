@@ -44,8 +44,18 @@ GATE = """
         server_name localhost;
 """ + gated("/ask", extra="access_log {{dir}}/pids.log pids;") + gated(
     "/other", "other") + """
-        location /usage_gate/admin { usage_gate_admin; }
-        location /other_admin { usage_gate_admin zone=other; }
+        location /usage_gate/admin {
+            usage_gate_admin;
+            usage_gate_admin_token_file off;
+            allow 127.0.0.1;
+            deny all;
+        }
+        location /other_admin {
+            usage_gate_admin zone=other;
+            usage_gate_admin_token_file off;
+            allow 127.0.0.1;
+            deny all;
+        }
         location /secure/admin {
             usage_gate_admin;
             usage_gate_admin_token_file {{dir}}/admin.token;

@@ -6,6 +6,7 @@ numbers; the owners gauge, zone bytes and the state-file write counters.
 
 import json
 import os
+import re
 import shutil
 import time
 import unittest
@@ -16,7 +17,8 @@ from harness import (GateTestCase, ask, gated, request, server, user,
                      wait_for, worker_mkdir)
 
 RESULTS = ("allowed", "quota", "rate", "dry_run_quota", "dry_run_rate",
-           "bypass", "unauthorized", "bad_request")
+           "bypass", "unauthorized", "bad_request", "unavailable",
+           "preflight", "overflow", "overflow_rate", "full")
 PLANS = ("free", "pro", "team", "none")
 MB = 1048576
 
@@ -386,6 +388,13 @@ class StateCounters(MetricsCase):
             0.2, "state file writes to resume once the directory is back")
         self.assertTrue(os.path.exists(os.path.join(sub,
                                                     "usage_gate.state")))
+        # the recovery is told once, by whichever worker wrote first
+        again = wait_for(lambda: re.findall(
+            r"state file .* written again after \d+ failures",
+            ng.error_log()), 5, what="the line saying writes resumed")
+        time.sleep(1.5)
+        self.assertEqual(len(re.findall(r"written again",
+                                        ng.error_log())), 1, again)
 
 
 if __name__ == "__main__":

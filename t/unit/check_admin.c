@@ -11,6 +11,7 @@
 #include <jansson.h>
 
 #include "ug_admin.h"
+#include "ug_cycle.h"
 #include "ug_check.h"
 #include "ug_time.h"
 
@@ -566,6 +567,61 @@ START_TEST(test_apply_counter)
 END_TEST
 
 
+/*
+ * An owner billed on an anchored cycle (from the 15th): admin changes and
+ * reads follow that cycle across the calendar month's end, not the 1st.
+ */
+START_TEST(test_anchored_cycle)
+{
+    char            buf[UG_ADMIN_RENDER_MAX];
+    size_t          n;
+    int64_t         march15;
+    uint64_t        now;
+    const char     *detail;
+    ug_cycle_t      cy;
+    ug_counter_t    c;
+    ug_admin_req_t  r;
+
+    ug_cycle_at(15, T_LEAP, &cy);
+    ck_assert_int_ne(cy.id, ug_month_index(T_LEAP));
+
+    memset(&c, 0, sizeof(c));
+    c.month = cy.id;
+    c.month_used = 8;
+
+    /* 1 March, 00:00:30: still the cycle that began on 15 February */
+    now = (uint64_t) (T_LEAP + 60) * T_US;
+    r = t_mk(UG_ADMIN_ADJUST, 1);
+    ck_assert_int_eq(ug_admin_apply_counter(&r, &c, now, &detail), 0);
+    ck_assert_int_eq(c.month, cy.id);
+    ck_assert_uint_eq(c.month_used, 9);
+
+    march15 = cy.end;
+    n = ug_admin_render(buf, sizeof(buf), (const unsigned char *) "bob", 3,
+                        &c, now);
+    ck_assert_uint_gt(n, 0);
+    buf[n] = '\0';
+    ck_assert_str_eq(buf, "{\"owner\":\"bob\",\"month\":\"2024-02\","
+                     "\"used\":9,\"month_reset_seconds\":1209570,"
+                     "\"minute\":{\"bucket\":\"202403010000\",\"used\":0}}");
+    ck_assert_int_eq(march15 - (T_LEAP + 60), 1209570);
+
+    /* once that cycle has ended its count is closed: a change starts from
+     * zero */
+    now = (uint64_t) (march15 + 10) * T_US;
+    n = ug_admin_render(buf, sizeof(buf), (const unsigned char *) "bob", 3,
+                        &c, now);
+    buf[n] = '\0';
+    ck_assert_ptr_nonnull(strstr(buf, "\"used\":0,"));
+
+    r = t_mk(UG_ADMIN_ADJUST, 2);
+    ck_assert_int_eq(ug_admin_apply_counter(&r, &c, now, &detail), 0);
+    ck_assert_int_ne(c.month, cy.id);
+    ck_assert_uint_eq(c.month_used, 2);
+}
+END_TEST
+
+
 START_TEST(test_render)
 {
     char           buf[UG_ADMIN_RENDER_MAX];
@@ -641,6 +697,7 @@ admin_suite(void)
     tcase_add_test(tc, test_apply);
     tcase_add_test(tc, test_apply_counter);
     tcase_add_test(tc, test_render);
+    tcase_add_test(tc, test_anchored_cycle);
     suite_add_tcase(s, tc);
 
     return s;

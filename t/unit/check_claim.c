@@ -446,6 +446,63 @@ START_TEST(carry_without_a_known_base)
 END_TEST
 
 
+START_TEST(unseen_is_what_no_store_counted)
+{
+    ug_claim_carry_t  k;
+
+    memset(&k, 0, sizeof(k));
+
+    /* a file written without a store: all of it */
+    ck_assert_int_eq(ug_claim_unseen(30, &k), 30);
+    ck_assert_int_eq(ug_claim_unseen(0, &k), 0);
+}
+END_TEST
+
+
+START_TEST(unseen_is_nothing_for_a_store_zone)
+{
+    ug_claim_t        c;
+    ug_claim_carry_t  k;
+
+    /* what a zone that wrote to the store keeps: its view is the store's
+     * count plus what it had not written, less unused claims */
+    c = known(100, 16);
+    c.claimed = 10;
+    c.pending = 14;
+
+    ug_claim_carry(&c, SEP, &k);
+    ck_assert_int_eq(ug_claim_unseen((uint64_t) ug_claim_used(&c, SEP), &k),
+                     0);
+
+    /* a give-back still to be written never reads as usage */
+    c = known(0, 0);
+    c.pending = -3;
+
+    ug_claim_carry(&c, SEP, &k);
+    ck_assert_int_eq(ug_claim_unseen((uint64_t) ug_claim_used(&c, SEP), &k),
+                     0);
+}
+END_TEST
+
+
+START_TEST(unseen_adds_to_what_the_store_knew)
+{
+    ug_claim_carry_t  k;
+
+    memset(&k, 0, sizeof(k));
+    k.synced_base = 20;
+    k.unsynced = 5;
+
+    ck_assert_int_eq(ug_claim_unseen(31, &k), 6);
+    ck_assert_int_eq(ug_claim_unseen(25, &k), 0);
+    ck_assert_int_eq(ug_claim_unseen(10, &k), 0);
+
+    k.synced_base = UINT64_MAX;
+    ck_assert_int_eq(ug_claim_unseen(31, &k), 0);
+}
+END_TEST
+
+
 START_TEST(carry_of_a_state_behind_the_counter)
 {
     ug_claim_t        c;
@@ -901,6 +958,9 @@ claim_suite(void)
     tcase_add_test(tc, carry_without_a_known_base);
     tcase_add_test(tc, carry_of_a_state_behind_the_counter);
     tcase_add_test(tc, carry_of_both_slots);
+    tcase_add_test(tc, unseen_is_what_no_store_counted);
+    tcase_add_test(tc, unseen_is_nothing_for_a_store_zone);
+    tcase_add_test(tc, unseen_adds_to_what_the_store_knew);
     suite_add_tcase(s, tc);
 
     return s;

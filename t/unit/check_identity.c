@@ -94,6 +94,32 @@ START_TEST(test_id_bad_chars)
 END_TEST
 
 
+START_TEST(test_id_reserved_prefix)
+{
+    const unsigned char  *anon = (const unsigned char *)
+                                 "anon:0123456789abcdef01234567";
+
+    ck_assert_int_eq(ug_id_check_asserted(anon, 29), UG_ID_RESERVED);
+    ck_assert_int_eq(ug_id_check_asserted(anon, 5), UG_ID_RESERVED);
+    ck_assert_int_eq(ug_id_check(anon, 29), UG_ID_OK);
+
+    /* other spellings are other owners, not the anonymous key space */
+    ck_assert_int_eq(ug_id_check_asserted((const unsigned char *) "anon", 4),
+                     UG_ID_OK);
+    ck_assert_int_eq(ug_id_check_asserted((const unsigned char *) "ANON:x",
+                                          6), UG_ID_OK);
+    ck_assert_int_eq(ug_id_check_asserted((const unsigned char *) "x-anon:",
+                                          7), UG_ID_OK);
+
+    /* the other checks come first */
+    ck_assert_int_eq(ug_id_check_asserted((const unsigned char *) "anon: x",
+                                          7), UG_ID_BAD_CHAR);
+    ck_assert_int_eq(ug_id_check_asserted(anon, 0), UG_ID_EMPTY);
+    ck_assert_ptr_nonnull(strstr(ug_id_strerror(UG_ID_RESERVED), "anon:"));
+}
+END_TEST
+
+
 START_TEST(test_id_strerror)
 {
     const char  *e, *l, *b;
@@ -271,6 +297,7 @@ identity_suite(void)
     tcase_add_test(tc, test_id_ok);
     tcase_add_test(tc, test_id_empty_and_long);
     tcase_add_test(tc, test_id_bad_chars);
+    tcase_add_test(tc, test_id_reserved_prefix);
     tcase_add_test(tc, test_id_strerror);
     tcase_add_test(tc, test_anon_vectors);
     tcase_add_test(tc, test_anon_cached_vectors);

@@ -398,6 +398,15 @@ t_setup(void)
 
     t_plans_a[0].count[UG_METRIC_ALLOWED] = UINT64_MAX;
 
+    t_plans_a[0].refunded = 11;
+    t_plans_a[1].refunded = 12;
+    t_plans_a[2].refunded = 13;
+    t_plans_b[0].refunded = 14;
+    t_plans_a[0].overage = 21;
+    t_plans_a[1].overage = 22;
+    t_plans_a[2].overage = 23;
+    t_plans_b[0].overage = 24;
+
     t_errors[0].type = "ThrottlingException";
     t_errors[0].len = strlen(t_errors[0].type);
     t_errors[0].count = 7;
@@ -418,6 +427,9 @@ t_setup(void)
     t_zones[0].state_writes = 17;
     t_zones[0].state_failures = 2;
     t_zones[0].state_last_write = 1767225600;
+    t_zones[0].notify = 1;
+    t_zones[0].notify_sent = 31;
+    t_zones[0].notify_failures = 32;
 
     t_zones[1].name = "pulse";
     t_zones[1].len = 5;
@@ -511,9 +523,32 @@ START_TEST(test_text_counts)
                             "zone=pulse"), 1234);
     ck_assert(!t_has(e, "usage_gate_dynamodb_sync_backlog", "zone=usage"));
 
-    /* nothing else: 4 plans x 8 results, 6 families x 2 zones, 3 state
-     * series, 3 + 2 DynamoDB series */
-    ck_assert_uint_eq(e->n, 4 * UG_METRIC_RESULTS + 12 + 3 + 5);
+    /* billing: units per zone and plan, notifications for the zone
+     * whose http{} has usage_gate_notify */
+    ck_assert_uint_eq(t_get(e, "usage_gate_refunded_units_total",
+                            "zone=usage,plan=free"), 11);
+    ck_assert_uint_eq(t_get(e, "usage_gate_refunded_units_total",
+                            "zone=usage,plan=pro"), 12);
+    ck_assert_uint_eq(t_get(e, "usage_gate_refunded_units_total",
+                            "zone=usage,plan=none"), 13);
+    ck_assert_uint_eq(t_get(e, "usage_gate_refunded_units_total",
+                            "zone=pulse,plan=free"), 14);
+    ck_assert_uint_eq(t_get(e, "usage_gate_overage_units_total",
+                            "zone=usage,plan=free"), 21);
+    ck_assert_uint_eq(t_get(e, "usage_gate_overage_units_total",
+                            "zone=pulse,plan=free"), 24);
+    ck_assert_uint_eq(t_get(e, "usage_gate_notifications_total",
+                            "zone=usage"), 31);
+    ck_assert_uint_eq(t_get(e, "usage_gate_notify_failures_total",
+                            "zone=usage"), 32);
+    ck_assert(!t_has(e, "usage_gate_notify_failures_total", "zone=pulse"));
+    ck_assert_str_eq(t_fam(e, "usage_gate_refunded_units_total")->type,
+                     "counter");
+
+    /* nothing else: 4 plans x the results, 6 families x 2 zones, 3 state
+     * series, 3 + 2 DynamoDB series, 2 x 4 billing units series, 2
+     * notification series */
+    ck_assert_uint_eq(e->n, 4 * UG_METRIC_RESULTS + 12 + 3 + 5 + 8 + 2);
     ck_assert_str_eq(t_fam(e, "usage_gate_dynamodb_writes_total")->type,
                      "counter");
 
@@ -545,7 +580,15 @@ START_TEST(test_text_optional_families)
     ck_assert_ptr_null(t_fam(e, "usage_gate_dynamodb_errors_total"));
     ck_assert_ptr_null(memmem(buf, len, "state_", 6));
     ck_assert_ptr_null(memmem(buf, len, "dynamodb", 8));
-    ck_assert_uint_eq(e->n, 3 * UG_METRIC_RESULTS + 6);
+    ck_assert_uint_eq(e->n, 3 * UG_METRIC_RESULTS + 6 + 6 + 2);
+
+    /* without usage_gate_notify, no notification families */
+    t_zones[0].notify = 0;
+    ug_canary_free(buf);
+    buf = t_render(t_zones, 1, &len);
+    t_parse_expo(buf, len, e);
+    ck_assert_ptr_null(t_fam(e, "usage_gate_notify_failures_total"));
+    ck_assert_uint_eq(e->n, 3 * UG_METRIC_RESULTS + 6 + 6);
 
     ug_canary_free(buf);
 
@@ -801,8 +844,17 @@ START_TEST(test_json)
     ck_assert_int_eq(t_jint(z0, "state_file.failures"), 2);
     ck_assert_int_eq(t_jint(z0, "state_file.last_write"), 1767225600);
     ck_assert(json_is_null(json_object_get(z0, "dynamodb")));
+    ck_assert_int_eq(t_jint(z0, "refunded_units.pro"), 12);
+    ck_assert_int_eq(t_jint(z0, "overage_units.none"), 23);
+    ck_assert_uint_eq(json_object_size(json_object_get(z0,
+                                                       "refunded_units")),
+                      3);
+    ck_assert_int_eq(t_jint(z0, "notifications.sent"), 31);
+    ck_assert_int_eq(t_jint(z0, "notifications.failures"), 32);
 
     ck_assert(json_is_null(json_object_get(z1, "state_file")));
+    ck_assert(json_is_null(json_object_get(z1, "notifications")));
+    ck_assert_int_eq(t_jint(z1, "refunded_units.free"), 14);
     ck_assert_int_eq(t_jint(z1, "dynamodb.sync_backlog"), 42);
     ck_assert_int_eq(t_jint(z1, "dynamodb.last_sync"), 1767225000);
     ck_assert_int_eq(t_jint(z1, "dynamodb.writes"), 1234);

@@ -605,26 +605,22 @@ ngx_http_usage_gate_state_exit_process(ngx_cycle_t *cycle,
         if (zone->store == NULL) {
             t.rc = ngx_http_usage_gate_state_upgrade(&t);
 
-            if (t.rc != NGX_DECLINED) {
-                ngx_http_usage_gate_state_done(zone, &t, cycle->log);
-
-                if (t.rc == NGX_HTTP_USAGE_GATE_STATE_WAIT) {
-                    ngx_log_error(NGX_LOG_NOTICE, cycle->log, 0,
-                                  "usage_gate_zone \"%V\": the old "
-                                  "binary still runs; its workers write "
-                                  "\"%V\"", &zone->name, &zone->state);
-                    continue;
-                }
-
-                if (ngx_atomic_cmp_set(&zone->sh->state_writer, 0, ngx_pid)
-                    == 0)
-                {
-                    continue;
-                }
-
-                ngx_memzero(&t, sizeof(t));
-                t.zone = zone;
+            if (t.rc == NGX_HTTP_USAGE_GATE_STATE_WAIT) {
+                ngx_log_error(NGX_LOG_NOTICE, cycle->log, 0,
+                              "usage_gate_zone \"%V\": the old binary "
+                              "still runs; its workers write \"%V\"",
+                              &zone->name, &zone->state);
+                (void) ngx_atomic_cmp_set(&zone->sh->state_writer, ngx_pid,
+                                          0);
+                continue;
             }
+
+            if (t.rc == NGX_HTTP_USAGE_GATE_STATE_MERGE) {
+                ngx_http_usage_gate_state_merge(zone, &t, cycle->log);
+            }
+
+            ngx_memzero(&t, sizeof(t));
+            t.zone = zone;
         }
 
         if (ngx_http_usage_gate_state_snapshot(zone, &t, cycle->log)

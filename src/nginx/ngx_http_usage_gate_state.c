@@ -15,6 +15,7 @@
 
 #include "ngx_http_usage_gate_module.h"
 #include "ngx_http_usage_gate_store.h"
+#include "ug_cycle.h"
 #include "ug_state.h"
 #include "ug_time.h"
 
@@ -81,6 +82,7 @@ typedef struct {
     ngx_uint_t                   loaded;
     ngx_uint_t                   dropped;
     int32_t                      month;
+    int64_t                      now;
 } ngx_http_usage_gate_load_t;
 
 
@@ -108,7 +110,8 @@ ngx_http_usage_gate_state_load(ngx_http_usage_gate_zone_t *zone,
     load.zone = zone;
     load.loaded = 0;
     load.dropped = 0;
-    load.month = ug_month_index((int64_t) ngx_time());
+    load.now = (int64_t) ngx_time();
+    load.month = ug_month_index(load.now);
     salt_len = 0;
     err[0] = '\0';
 
@@ -192,7 +195,9 @@ ngx_http_usage_gate_state_record(void *data, const ug_state_record_t *rec)
 
     ngx_http_usage_gate_record_t  r;
 
-    if (rec->counter.month < load->month && rec->unsynced == 0) {
+    /* a past cycle (calendar or anchored) is of no use, but for usage
+     * the store has not yet been told of */
+    if (!ug_cycle_live(rec->counter.month, load->now) && rec->unsynced == 0) {
         return 0;
     }
 
@@ -412,7 +417,6 @@ ngx_http_usage_gate_state_write(void *data, ngx_log_t *log)
 {
     ngx_http_usage_gate_state_task_t *t = data;
 
-    int32_t                      month;
     ngx_uint_t                   i;
     ug_state_record_t            rec;
     ug_state_writer_t           *w;
@@ -439,8 +443,6 @@ ngx_http_usage_gate_state_write(void *data, ngx_log_t *log)
         return;
     }
 
-    month = ug_month_index(t->now);
-
     ngx_memzero(&rec, sizeof(rec));
 
     for (i = 0; i < t->n; i++) {
@@ -466,7 +468,7 @@ ngx_http_usage_gate_state_write(void *data, ngx_log_t *log)
 
         /* past months are of no use to a restart, but for usage that
          * the store has not yet been told of */
-        if (t->records[i].counter.month < month
+        if (!ug_cycle_live(t->records[i].counter.month, t->now)
             && t->records[i].carry.unsynced == 0)
         {
             continue;

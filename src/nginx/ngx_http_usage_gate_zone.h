@@ -121,8 +121,8 @@ typedef struct {
 
 
 /* Key bytes kept in an owner's slot: `anon:` keys (29 bytes) and Clerk
- * ids (32) fit in one slot; a longer id continues in a second one. */
-#define NGX_HTTP_USAGE_GATE_KEY_INLINE  40
+ * ids (32) fit in one 104-byte slot, and the longest ids (128) in two. */
+#define NGX_HTTP_USAGE_GATE_KEY_INLINE  48
 
 
 typedef struct ngx_http_usage_gate_store_s  ngx_http_usage_gate_store_t;

@@ -323,8 +323,7 @@ ngx_http_usage_gate_ddb_sync_fill(ngx_http_usage_gate_ddb_conf_t *dc)
                 continue;
             }
 
-            f->len = un->len;
-            ngx_memcpy(f->owner, un->owner, un->len);
+            f->len = ngx_http_usage_gate_zone_owner_locked(zone, un, f->owner);
             f->conf = dc;
             f->busy = 1;
             n++;

@@ -162,9 +162,9 @@ ngx_http_usage_gate_metrics_zone(ngx_http_request_t *r,
     mz->nplans = n;
 
     ngx_shmtx_lock(&zone->shpool->mutex);
-    mz->owners = zone->sh->owners;
+    mz->owners = ngx_http_usage_gate_zone_owners(zone);
     mz->bytes_total = zone->size;
-    mz->bytes_used = zone->size - zone->shpool->pfree * ngx_pagesize;
+    mz->bytes_used = ngx_http_usage_gate_zone_used(zone);
     ngx_shmtx_unlock(&zone->shpool->mutex);
 
     mz->evictions = zone->sh->evictions;

@@ -368,7 +368,8 @@ ngx_http_usage_gate_state_snapshot(ngx_http_usage_gate_zone_t *zone,
     ngx_http_usage_gate_record_t   *rec, *grown;
     ngx_http_usage_gate_cursor_t    cursor;
 
-    cap = zone->sh->owners + NGX_HTTP_USAGE_GATE_STATE_BATCH;
+    cap = ngx_http_usage_gate_zone_owners(zone)
+          + NGX_HTTP_USAGE_GATE_STATE_BATCH;
 
     rec = ngx_alloc(cap * sizeof(ngx_http_usage_gate_record_t), log);
     if (rec == NULL) {

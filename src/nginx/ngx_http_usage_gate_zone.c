@@ -14,27 +14,36 @@
 #include "ug_time.h"
 
 
-/* How many least recently used owners one allocation may examine for
- * eviction: bounds the time the zone lock is held. */
-#define NGX_HTTP_USAGE_GATE_EVICT_SCAN  32
+/*
+ * Slots the clock hand may look at to make room for one new owner, and
+ * per batch of a walk: bound the time the zone lock is held.
+ */
+#define NGX_HTTP_USAGE_GATE_EVICT_SCAN  64
+#define NGX_HTTP_USAGE_GATE_WALK_SCAN   4096
 
 
 extern ngx_module_t  ngx_http_usage_gate_module;
 
 
+typedef struct {
+    ngx_http_usage_gate_zone_t   *zone;
+    uint64_t                      now_us;
+    ngx_uint_t                    dropped;
+} ngx_http_usage_gate_evict_ctx_t;
+
+
 static ngx_int_t ngx_http_usage_gate_init_zone(ngx_shm_zone_t *shm_zone,
     void *data);
-static void ngx_http_usage_gate_rbtree_insert_value(ngx_rbtree_node_t *temp,
-    ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel);
-static ngx_rbtree_node_t *ngx_http_usage_gate_lookup(
-    ngx_http_usage_gate_shctx_t *sh, ngx_uint_t hash, u_char *owner,
-    size_t len);
-static ngx_uint_t ngx_http_usage_gate_evict(ngx_http_usage_gate_zone_t *zone,
-    uint64_t now_us);
+static void ngx_http_usage_gate_index_conf(ngx_http_usage_gate_zone_t *zone,
+    ug_index_conf_t *conf);
+static ngx_int_t ngx_http_usage_gate_index_make(
+    ngx_http_usage_gate_zone_t *zone, ngx_log_t *log);
+static int ngx_http_usage_gate_may_drop(void *data, ug_index_entry_t *e,
+    void *payload);
+static ngx_http_usage_gate_node_t *ngx_http_usage_gate_get_locked(
+    ngx_http_usage_gate_zone_t *zone, uint64_t hash, u_char *owner,
+    size_t len, uint64_t now_us, ngx_uint_t create);
 static void ngx_http_usage_gate_stats_bind(ngx_http_usage_gate_zone_t *zone);
-static ngx_http_usage_gate_node_t *ngx_http_usage_gate_alloc_locked(
-    ngx_http_usage_gate_zone_t *zone, uint32_t hash, u_char *owner,
-    size_t len, uint64_t now_us);
 static void ngx_http_usage_gate_zone_carry(ngx_http_usage_gate_zone_t *zone,
     ngx_shm_zone_t *shm_zone);
 
@@ -111,6 +120,13 @@ ngx_http_usage_gate_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 
         zone->sh = ozone->sh;
         zone->shpool = ozone->shpool;
+
+        if (ngx_http_usage_gate_index_make(zone, shm_zone->shm.log)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
         ngx_http_usage_gate_stats_bind(zone);
 
         return zone->store ? zone->store->init_zone(zone, shm_zone->shm.log)
@@ -121,6 +137,13 @@ ngx_http_usage_gate_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 
     if (shm_zone->shm.exists) {
         zone->sh = zone->shpool->data;
+
+        if (ngx_http_usage_gate_index_make(zone, shm_zone->shm.log)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
         ngx_http_usage_gate_stats_bind(zone);
         return NGX_OK;
     }
@@ -136,10 +159,6 @@ ngx_http_usage_gate_init_zone(ngx_shm_zone_t *shm_zone, void *data)
     zone->sh->node_extra = zone->node_extra;
 
     zone->shpool->data = zone->sh;
-
-    ngx_rbtree_init(&zone->sh->rbtree, &zone->sh->sentinel,
-                    ngx_http_usage_gate_rbtree_insert_value);
-    ngx_queue_init(&zone->sh->lru);
 
     /* The fallback salt for anonymous owners: random per zone, never a
      * constant an attacker could know; kept across reloads with the zone.*/
@@ -167,6 +186,11 @@ ngx_http_usage_gate_init_zone(ngx_shm_zone_t *shm_zone, void *data)
     if (zone->store
         && zone->store->init_zone(zone, shm_zone->shm.log) != NGX_OK)
     {
+        return NGX_ERROR;
+    }
+
+    /* last: the index takes what the allocations above left */
+    if (ngx_http_usage_gate_index_make(zone, shm_zone->shm.log) != NGX_OK) {
         return NGX_ERROR;
     }
 
@@ -327,139 +351,166 @@ ngx_http_usage_gate_zone_count(ngx_http_usage_gate_zone_t *zone,
 
 
 static void
-ngx_http_usage_gate_rbtree_insert_value(ngx_rbtree_node_t *temp,
-    ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel)
+ngx_http_usage_gate_index_conf(ngx_http_usage_gate_zone_t *zone,
+    ug_index_conf_t *conf)
 {
-    ngx_rbtree_node_t           **p;
-    ngx_http_usage_gate_node_t   *un, *unt;
+    ngx_memzero(conf, sizeof(ug_index_conf_t));
 
-    for ( ;; ) {
-
-        if (node->key < temp->key) {
-            p = &temp->left;
-
-        } else if (node->key > temp->key) {
-            p = &temp->right;
-
-        } else {
-            un = (ngx_http_usage_gate_node_t *) &node->color;
-            unt = (ngx_http_usage_gate_node_t *) &temp->color;
-
-            p = (ngx_memn2cmp(un->owner, unt->owner, un->len, unt->len) < 0)
-                ? &temp->left : &temp->right;
-        }
-
-        if (*p == sentinel) {
-            break;
-        }
-
-        temp = *p;
-    }
-
-    *p = node;
-    node->parent = temp;
-    node->left = sentinel;
-    node->right = sentinel;
-    ngx_rbt_red(node);
-}
-
-
-static ngx_rbtree_node_t *
-ngx_http_usage_gate_lookup(ngx_http_usage_gate_shctx_t *sh, ngx_uint_t hash,
-    u_char *owner, size_t len)
-{
-    ngx_int_t                    rc;
-    ngx_rbtree_node_t           *node, *sentinel;
-    ngx_http_usage_gate_node_t  *un;
-
-    node = sh->rbtree.root;
-    sentinel = sh->rbtree.sentinel;
-
-    while (node != sentinel) {
-
-        if (hash < node->key) {
-            node = node->left;
-            continue;
-        }
-
-        if (hash > node->key) {
-            node = node->right;
-            continue;
-        }
-
-        un = (ngx_http_usage_gate_node_t *) &node->color;
-
-        rc = ngx_memn2cmp(owner, un->owner, len, (size_t) un->len);
-
-        if (rc == 0) {
-            return node;
-        }
-
-        node = (rc < 0) ? node->left : node->right;
-    }
-
-    return NULL;
+    conf->payload = sizeof(ngx_http_usage_gate_node_t) + zone->node_extra;
+    conf->key_inline = NGX_HTTP_USAGE_GATE_KEY_INLINE;
+    conf->key_max = UG_OWNER_MAX;
 }
 
 
 /*
- * Frees owners that hold nothing worth keeping: counts from a past
- * billing cycle, or no count this cycle and a fully refilled minute
- * bucket.  The LRU tail holds the owners seen longest ago, so owners of
- * past cycles come first.  An owner with counts in a cycle that is still
- * running is billing data and is never dropped; so is one whose
- * threshold notifications this cycle were sent, or they would be sent
- * again.
+ * The zone's index: made in the pages the slab pool has left when the
+ * zone is new (sh->index NULL), else the one the zone holds.
  */
-static ngx_uint_t
-ngx_http_usage_gate_evict(ngx_http_usage_gate_zone_t *zone, uint64_t now_us)
+static ngx_int_t
+ngx_http_usage_gate_index_make(ngx_http_usage_gate_zone_t *zone,
+    ngx_log_t *log)
 {
-    int64_t                       now_s;
-    ngx_uint_t                    n, freed;
-    ngx_queue_t                  *q, *prev;
-    ngx_rbtree_node_t            *node;
-    ngx_http_usage_gate_node_t   *un;
+    void             *mem;
+    size_t            size;
+    ngx_uint_t        pages;
+    ug_index_conf_t   conf;
 
-    now_s = (int64_t) (now_us / 1000000);
-    freed = 0;
+    ngx_http_usage_gate_index_conf(zone, &conf);
+    zone->slot_size = ug_index_slot_size(&conf);
 
-    q = ngx_queue_last(&zone->sh->lru);
+    if (zone->sh->index) {
+        zone->ix = ug_index_attach(zone->sh->index, zone->sh->index_size,
+                                   &conf);
+        if (zone->ix == NULL) {
+            ngx_log_error(NGX_LOG_EMERG, log, 0,
+                          "usage_gate_zone \"%V\" holds an owner index of "
+                          "another layout; restart nginx (with a state "
+                          "file, counts are kept) instead of reloading",
+                          &zone->name);
+            return NGX_ERROR;
+        }
 
-    for (n = 0; n < NGX_HTTP_USAGE_GATE_EVICT_SCAN; n++) {
+        return NGX_OK;
+    }
 
-        if (q == ngx_queue_sentinel(&zone->sh->lru)) {
+    /* the free pages are one run at this point; should they not be,
+     * take a little less until an allocation succeeds */
+    mem = NULL;
+    pages = zone->shpool->pfree;
+    size = 0;
+
+    while (pages > 0) {
+        size = pages << ngx_pagesize_shift;
+        mem = ngx_slab_alloc(zone->shpool, size);
+
+        if (mem != NULL) {
             break;
         }
 
-        prev = ngx_queue_prev(q);
-        un = ngx_queue_data(q, ngx_http_usage_gate_node_t, queue);
+        pages -= pages / 16 + 1;
+    }
 
-        /* usage the store has not yet written is kept too */
-        if ((!ug_cycle_live(un->counter.month, now_s)
-             || (un->counter.month_used == 0
-                 && un->counter.tat_us <= now_us
-                 && un->notify_sent == 0))
-            && !(zone->store && zone->store->keep(zone, un)))
-        {
-            node = (ngx_rbtree_node_t *)
-                       ((u_char *) un - offsetof(ngx_rbtree_node_t, color));
+    if (RAND_bytes(conf.seed, sizeof(conf.seed)) != 1) {
+        ngx_log_error(NGX_LOG_EMERG, log, 0,
+                      "usage_gate_zone \"%V\": no random bytes for the "
+                      "owner index's hash key", &zone->name);
+        return NGX_ERROR;
+    }
 
-            ngx_queue_remove(q);
-            ngx_rbtree_delete(&zone->sh->rbtree, node);
-            ngx_slab_free_locked(zone->shpool, node);
+    zone->ix = (mem != NULL) ? ug_index_init(mem, size, &conf) : NULL;
 
-            zone->sh->owners--;
-            freed++;
+    if (zone->ix == NULL) {
+        ngx_log_error(NGX_LOG_EMERG, log, 0,
+                      "usage_gate_zone \"%V\" is too small to hold any "
+                      "owner; make it larger", &zone->name);
+        return NGX_ERROR;
+    }
+
+    zone->sh->index = mem;
+    zone->sh->index_size = size;
+
+    return NGX_OK;
+}
+
+
+/*
+ * The clock's question for an owner it has not seen used since its last
+ * pass: may it be dropped?  Yes when it holds nothing worth keeping:
+ * counts from a past billing cycle, or no count this cycle and a fully
+ * refilled minute bucket.  An owner with counts in a cycle that is still
+ * running is billing data and is never dropped; so is one whose threshold
+ * notifications this cycle were sent (or they would be sent again), and
+ * one with usage its store has not yet written.
+ */
+static int
+ngx_http_usage_gate_may_drop(void *data, ug_index_entry_t *e, void *payload)
+{
+    ngx_http_usage_gate_evict_ctx_t *ec = data;
+
+    ngx_http_usage_gate_node_t  *un;
+
+    un = payload;
+
+    if (ug_cycle_live(un->counter.month, (int64_t) (ec->now_us / 1000000))
+        && (un->counter.month_used != 0
+            || un->counter.tat_us > ec->now_us
+            || un->notify_sent != 0))
+    {
+        return 0;
+    }
+
+    if (ec->zone->store && ec->zone->store->keep(ec->zone, un)) {
+        return 0;
+    }
+
+    ec->dropped++;
+
+    return 1;
+}
+
+
+/*
+ * Under the lock: the owner's node, found or (with create) added with zero
+ * counts, making room from owners the clock may drop if need be.  NULL
+ * when it is not there, or there is no room.
+ */
+static ngx_http_usage_gate_node_t *
+ngx_http_usage_gate_get_locked(ngx_http_usage_gate_zone_t *zone,
+    uint64_t hash, u_char *owner, size_t len, uint64_t now_us,
+    ngx_uint_t create)
+{
+    int                               created;
+    ug_index_entry_t                 *e;
+    ngx_http_usage_gate_evict_ctx_t   ec;
+
+    if (!create) {
+        e = ug_index_find(zone->ix, hash, owner, len);
+        return (e != NULL) ? ug_index_payload(e) : NULL;
+    }
+
+    e = ug_index_insert(zone->ix, hash, owner, len, &created);
+
+    if (e == NULL) {
+        ec.zone = zone;
+        ec.now_us = now_us;
+        ec.dropped = 0;
+
+        (void) ug_index_evict(zone->ix, NGX_HTTP_USAGE_GATE_EVICT_SCAN,
+                              ug_index_slots_for(zone->ix, len),
+                              ngx_http_usage_gate_may_drop, &ec);
+
+        if (ec.dropped) {
+            (void) ngx_atomic_fetch_add(&zone->sh->evictions, ec.dropped);
         }
 
-        q = prev;
+        e = ug_index_insert(zone->ix, hash, owner, len, &created);
+
+        if (e == NULL) {
+            return NULL;
+        }
     }
 
-    if (freed) {
-        (void) ngx_atomic_fetch_add(&zone->sh->evictions, freed);
-    }
-
-    return freed;
+    return ug_index_payload(e);
 }
 
 
@@ -469,31 +520,24 @@ ngx_http_usage_gate_zone_decide(ngx_http_usage_gate_zone_t *zone,
     const ug_terms_t *terms, uint64_t cost, uint64_t now_us,
     ug_decision_t *d)
 {
-    uint32_t                      hash;
-    ngx_rbtree_node_t            *node;
+    uint64_t                      hash;
     ngx_http_usage_gate_node_t   *un;
 
-    hash = ngx_crc32_short(owner, len);
+    /* the hash and the likely cache miss of its bucket before the lock,
+     * so that they overlap other workers' turns instead of lengthening
+     * them */
+    hash = ug_index_hash(zone->ix, owner, len);
+    ug_index_prefetch(zone->ix, hash);
 
     ngx_shmtx_lock(&zone->shpool->mutex);
 
-    node = ngx_http_usage_gate_lookup(zone->sh, hash, owner, len);
+    un = ngx_http_usage_gate_get_locked(zone, hash, owner, len, now_us, 1);
 
-    if (node) {
-        un = (ngx_http_usage_gate_node_t *) &node->color;
-        ngx_queue_remove(&un->queue);
-
-    } else {
-        un = ngx_http_usage_gate_alloc_locked(zone, hash, owner, len, now_us);
-
-        if (un == NULL) {
-            ngx_shmtx_unlock(&zone->shpool->mutex);
-            (void) ngx_atomic_fetch_add(&zone->sh->fail_open, 1);
-            return NGX_HTTP_USAGE_GATE_FULL;
-        }
+    if (un == NULL) {
+        ngx_shmtx_unlock(&zone->shpool->mutex);
+        (void) ngx_atomic_fetch_add(&zone->sh->fail_open, 1);
+        return NGX_HTTP_USAGE_GATE_FULL;
     }
-
-    ngx_queue_insert_head(&zone->sh->lru, &un->queue);
 
     ug_decide_terms(&un->counter, limits, terms, cost, now_us, d);
 
@@ -507,22 +551,20 @@ ngx_int_t
 ngx_http_usage_gate_zone_read(ngx_http_usage_gate_zone_t *zone,
     u_char *owner, size_t len, ug_counter_t *counter)
 {
-    uint32_t                      hash;
-    ngx_rbtree_node_t            *node;
+    uint64_t                      hash;
     ngx_http_usage_gate_node_t   *un;
 
-    hash = ngx_crc32_short(owner, len);
+    hash = ug_index_hash(zone->ix, owner, len);
 
     ngx_shmtx_lock(&zone->shpool->mutex);
 
-    node = ngx_http_usage_gate_lookup(zone->sh, hash, owner, len);
+    un = ngx_http_usage_gate_get_locked(zone, hash, owner, len, 0, 0);
 
-    if (node == NULL) {
+    if (un == NULL) {
         ngx_shmtx_unlock(&zone->shpool->mutex);
         return NGX_DECLINED;
     }
 
-    un = (ngx_http_usage_gate_node_t *) &node->color;
     *counter = un->counter;
 
     ngx_shmtx_unlock(&zone->shpool->mutex);
@@ -535,87 +577,45 @@ ngx_http_usage_gate_node_t *
 ngx_http_usage_gate_zone_node_locked(ngx_http_usage_gate_zone_t *zone,
     u_char *owner, size_t len, uint64_t now_us, ngx_uint_t create)
 {
-    uint32_t                      hash;
-    ngx_rbtree_node_t            *node;
-    ngx_http_usage_gate_node_t   *un;
-
     if (len == 0 || len > UG_OWNER_MAX) {
         return NULL;
     }
 
-    hash = ngx_crc32_short(owner, len);
-
-    node = ngx_http_usage_gate_lookup(zone->sh, hash, owner, len);
-
-    if (node) {
-        un = (ngx_http_usage_gate_node_t *) &node->color;
-        ngx_queue_remove(&un->queue);
-
-    } else {
-        if (!create) {
-            return NULL;
-        }
-
-        un = ngx_http_usage_gate_alloc_locked(zone, hash, owner, len, now_us);
-        if (un == NULL) {
-            return NULL;
-        }
-    }
-
-    ngx_queue_insert_head(&zone->sh->lru, &un->queue);
-
-    return un;
+    return ngx_http_usage_gate_get_locked(zone,
+                                          ug_index_hash(zone->ix, owner, len),
+                                          owner, len, now_us, create);
 }
 
 
-/*
- * A new owner with zero counts, inserted in the tree but not yet in the
- * LRU queue.  Under the lock.  NULL when even eviction finds no room.
- */
-static ngx_http_usage_gate_node_t *
-ngx_http_usage_gate_alloc_locked(ngx_http_usage_gate_zone_t *zone,
-    uint32_t hash, u_char *owner, size_t len, uint64_t now_us)
+size_t
+ngx_http_usage_gate_zone_owner_locked(ngx_http_usage_gate_zone_t *zone,
+    ngx_http_usage_gate_node_t *un, u_char *buf)
 {
-    size_t                        size;
-    ngx_rbtree_node_t            *node;
-    ngx_http_usage_gate_node_t   *un;
+    ug_index_entry_t  *e;
 
-    size = offsetof(ngx_rbtree_node_t, color)
-           + offsetof(ngx_http_usage_gate_node_t, owner)
-           + len;
+    /* the payload follows its slot's head */
+    e = (ug_index_entry_t *) ((u_char *) un - UG_INDEX_SLOT_HEAD);
 
-    /* the store's state follows the owner, aligned */
-    if (zone->node_extra) {
-        size = ngx_align(size, NGX_ALIGNMENT) + zone->node_extra;
-    }
+    return ug_index_key(zone->ix, e, buf);
+}
 
-    node = ngx_slab_alloc_locked(zone->shpool, size);
 
-    if (node == NULL && ngx_http_usage_gate_evict(zone, now_us) > 0) {
-        node = ngx_slab_alloc_locked(zone->shpool, size);
-    }
+ngx_uint_t
+ngx_http_usage_gate_zone_owners(ngx_http_usage_gate_zone_t *zone)
+{
+    return ug_index_count(zone->ix);
+}
 
-    if (node == NULL) {
-        return NULL;
-    }
 
-    node->key = hash;
+size_t
+ngx_http_usage_gate_zone_used(ngx_http_usage_gate_zone_t *zone)
+{
+    size_t  free;
 
-    un = (ngx_http_usage_gate_node_t *) &node->color;
-    un->len = (u_char) len;
-    un->notify_sent = 0;
-    un->notify_cycle = 0;
-    ngx_memzero(&un->counter, sizeof(ug_counter_t));
-    ngx_memcpy(un->owner, owner, len);
+    free = (zone->shpool->pfree << ngx_pagesize_shift)
+           + ug_index_slots_free(zone->ix) * zone->slot_size;
 
-    if (zone->node_extra) {
-        ngx_memzero(ngx_http_usage_gate_node_extra(un), zone->node_extra);
-    }
-
-    ngx_rbtree_insert(&zone->sh->rbtree, node);
-    zone->sh->owners++;
-
-    return un;
+    return free < zone->size ? zone->size - free : 0;
 }
 
 
@@ -623,35 +623,25 @@ ngx_int_t
 ngx_http_usage_gate_zone_put(ngx_http_usage_gate_zone_t *zone,
     u_char *owner, size_t len, const ug_counter_t *counter)
 {
-    uint32_t                      hash;
-    ngx_rbtree_node_t            *node;
+    uint64_t                      hash;
     ngx_http_usage_gate_node_t   *un;
 
     if (len == 0 || len > UG_OWNER_MAX) {
         return NGX_DECLINED;
     }
 
-    hash = ngx_crc32_short(owner, len);
+    hash = ug_index_hash(zone->ix, owner, len);
 
     ngx_shmtx_lock(&zone->shpool->mutex);
 
-    node = ngx_http_usage_gate_lookup(zone->sh, hash, owner, len);
-
-    if (node) {
-        un = (ngx_http_usage_gate_node_t *) &node->color;
-        ngx_queue_remove(&un->queue);
-
-    } else {
-        un = ngx_http_usage_gate_alloc_locked(zone, hash, owner, len,
-                                              ngx_http_usage_gate_now_us());
-        if (un == NULL) {
-            ngx_shmtx_unlock(&zone->shpool->mutex);
-            return NGX_DECLINED;
-        }
+    un = ngx_http_usage_gate_get_locked(zone, hash, owner, len,
+                                        ngx_http_usage_gate_now_us(), 1);
+    if (un == NULL) {
+        ngx_shmtx_unlock(&zone->shpool->mutex);
+        return NGX_DECLINED;
     }
 
     un->counter = *counter;
-    ngx_queue_insert_head(&zone->sh->lru, &un->queue);
 
     ngx_shmtx_unlock(&zone->shpool->mutex);
 
@@ -663,23 +653,20 @@ ngx_int_t
 ngx_http_usage_gate_zone_update(ngx_http_usage_gate_zone_t *zone,
     u_char *owner, size_t len, ngx_http_usage_gate_update_pt fn, void *data)
 {
-    uint32_t                      hash;
+    uint64_t                      hash;
     ngx_int_t                     rc;
-    ngx_rbtree_node_t            *node;
     ngx_http_usage_gate_node_t   *un;
 
-    hash = ngx_crc32_short(owner, len);
+    hash = ug_index_hash(zone->ix, owner, len);
 
     ngx_shmtx_lock(&zone->shpool->mutex);
 
-    node = ngx_http_usage_gate_lookup(zone->sh, hash, owner, len);
+    un = ngx_http_usage_gate_get_locked(zone, hash, owner, len, 0, 0);
 
-    if (node == NULL) {
+    if (un == NULL) {
         ngx_shmtx_unlock(&zone->shpool->mutex);
         return NGX_DECLINED;
     }
-
-    un = (ngx_http_usage_gate_node_t *) &node->color;
 
     rc = fn(&un->counter, data);
 
@@ -694,68 +681,45 @@ ngx_http_usage_gate_zone_next(ngx_http_usage_gate_zone_t *zone,
     ngx_http_usage_gate_cursor_t *cursor,
     ngx_http_usage_gate_record_t *records, ngx_uint_t max)
 {
-    ngx_int_t                     rc;
     ngx_uint_t                    n;
-    ngx_rbtree_node_t            *node, *next, *sentinel;
+    ug_index_entry_t             *e;
     ngx_http_usage_gate_node_t   *un;
 
-    ngx_shmtx_lock(&zone->shpool->mutex);
+    n = 0;
 
-    node = zone->sh->rbtree.root;
-    sentinel = zone->sh->rbtree.sentinel;
-    next = NULL;
+    for ( ;; ) {
+        ngx_shmtx_lock(&zone->shpool->mutex);
 
-    /* the first owner after the cursor in (hash, owner) order: the tree
-     * may have changed since the last batch, so search it afresh */
+        while (n < max) {
+            e = ug_index_next(zone->ix, &cursor->slot,
+                              NGX_HTTP_USAGE_GATE_WALK_SCAN);
+            if (e == NULL) {
+                break;
+            }
 
-    while (node != sentinel) {
-        un = (ngx_http_usage_gate_node_t *) &node->color;
+            un = ug_index_payload(e);
 
-        if (!cursor->started) {
-            rc = 1;
+            records[n].len = ug_index_key(zone->ix, e, records[n].owner);
+            records[n].counter = un->counter;
 
-        } else if (node->key != cursor->hash) {
-            rc = (node->key > cursor->hash) ? 1 : -1;
+            if (zone->store) {
+                zone->store->record(zone, un, &records[n]);
 
-        } else {
-            rc = ngx_memn2cmp(un->owner, cursor->owner, un->len,
-                              cursor->len);
+            } else {
+                ngx_memzero(&records[n].carry, sizeof(records[n].carry));
+            }
+
+            n++;
         }
 
-        if (rc > 0) {
-            next = node;
-            node = node->left;
+        ngx_shmtx_unlock(&zone->shpool->mutex);
 
-        } else {
-            node = node->right;
+        /* a batch ends with max owners or at the end of the walk; a
+         * stretch of empty slots only gives other workers the lock */
+        if (n > 0 || ug_index_walk_done(zone->ix, cursor->slot)) {
+            return n;
         }
     }
-
-    for (n = 0; next != NULL && n < max; n++) {
-        un = (ngx_http_usage_gate_node_t *) &next->color;
-
-        records[n].len = un->len;
-        ngx_memcpy(records[n].owner, un->owner, un->len);
-        records[n].counter = un->counter;
-
-        if (zone->store) {
-            zone->store->record(zone, un, &records[n]);
-
-        } else {
-            ngx_memzero(&records[n].carry, sizeof(records[n].carry));
-        }
-
-        cursor->hash = (uint32_t) next->key;
-        cursor->len = un->len;
-        ngx_memcpy(cursor->owner, un->owner, un->len);
-        cursor->started = 1;
-
-        next = ngx_rbtree_next(&zone->sh->rbtree, next);
-    }
-
-    ngx_shmtx_unlock(&zone->shpool->mutex);
-
-    return n;
 }
 
 

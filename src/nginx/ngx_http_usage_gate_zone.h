@@ -1,7 +1,8 @@
 /*
- * The shared-memory zone: one node per owner in a red-black tree, an LRU
- * queue for eviction, and the zone-wide statistics.  Every function here
- * takes the slab pool's mutex for a bounded, short piece of work.
+ * The shared-memory zone: the owners in a hash index (ug_index.h) that
+ * fills the slab pool after the shared header, and the zone-wide
+ * statistics.  Every function here takes the slab pool's mutex for a
+ * bounded, short piece of work.
  */
 
 #ifndef NGX_HTTP_USAGE_GATE_ZONE_H
@@ -14,6 +15,7 @@
 #include "ngx_http_usage_gate_util.h"
 #include "ug_decide.h"
 #include "ug_identity.h"
+#include "ug_index.h"
 #include "ug_plan.h"
 
 
@@ -49,16 +51,17 @@ typedef struct {
  * keeps the old mapping; the version tells whether this build can read
  * it (change it with any change to these structures).
  */
-#define NGX_HTTP_USAGE_GATE_ZONE_VERSION  0x55470006
+#define NGX_HTTP_USAGE_GATE_ZONE_VERSION  0x55470007
 
 
 typedef struct {
     uint32_t                 version;
-    ngx_rbtree_t             rbtree;
-    ngx_rbtree_node_t        sentinel;
-    ngx_queue_t              lru;
 
-    ngx_uint_t               owners;
+    /* the owner index: the rest of the slab pool, taken when the zone is
+     * made (its hash seed is in its own header) */
+    void                    *index;
+    size_t                   index_size;
+
     ngx_atomic_t             evictions;
     ngx_atomic_t             fail_open;
 
@@ -102,24 +105,24 @@ typedef struct {
 
 
 /*
- * An owner.  The node starts at ngx_rbtree_node_t's `color` field, as in
- * limit_req, so the tree's bookkeeping shares its last word.  Its size is
- * offsetof(node, color) + offsetof(..., owner) + the owner's length,
- * which the slab allocator rounds up to a power of two: 128 bytes for
- * owners up to 40 bytes, 256 up to 168 (docs/operations.md).
+ * An owner: the payload of its slot in the index, which keeps the owner's
+ * key itself.  The store's bytes, when there is a store, follow at
+ * ngx_http_usage_gate_node_extra().  Payloads never move while their
+ * owner is in the zone.
  */
 typedef struct {
-    u_char                   color;
-    u_char                   len;
-    /* usage_gate_notify's ug_notify_mark_t, in what was padding so that
-     * nodes keep their size: the thresholds sent (bit i for the i-th,
-     * at most UG_NOTIFY_MAX = 16) in billing cycle notify_cycle */
-    u_short                  notify_sent;
-    int32_t                  notify_cycle;
-    ngx_queue_t              queue;
     ug_counter_t             counter;
-    u_char                   owner[1];
+    /* usage_gate_notify's ug_notify_mark_t: the thresholds sent (bit i
+     * for the i-th, at most UG_NOTIFY_MAX = 16) in cycle notify_cycle */
+    int32_t                  notify_cycle;
+    uint16_t                 notify_sent;
+    uint16_t                 reserved;
 } ngx_http_usage_gate_node_t;
+
+
+/* Key bytes kept in an owner's slot: `anon:` keys (29 bytes) and Clerk
+ * ids (32) fit in one 104-byte slot, and the longest ids (128) in two. */
+#define NGX_HTTP_USAGE_GATE_KEY_INLINE  48
 
 
 typedef struct ngx_http_usage_gate_store_s  ngx_http_usage_gate_store_t;
@@ -128,6 +131,8 @@ typedef struct ngx_http_usage_gate_store_s  ngx_http_usage_gate_store_t;
 typedef struct ngx_http_usage_gate_zone_s {
     ngx_http_usage_gate_shctx_t  *sh;
     ngx_slab_pool_t              *shpool;
+    ug_index_t                   *ix;            /* in sh->index */
+    size_t                        slot_size;
     ngx_str_t                     name;
     size_t                        size;
 
@@ -173,12 +178,10 @@ typedef struct ngx_http_usage_gate_zone_s {
 } ngx_http_usage_gate_zone_t;
 
 
-/* Where a walk over the zone stopped: the last owner it copied. */
+/* Where a walk over the zone stopped: the index's next slot (start at
+ * 0, as a zeroed cursor does). */
 typedef struct {
-    uint32_t                      hash;
-    size_t                        len;
-    u_char                        owner[UG_OWNER_MAX];
-    ngx_uint_t                    started;
+    uint32_t                      slot;
 } ngx_http_usage_gate_cursor_t;
 
 
@@ -223,16 +226,27 @@ ngx_int_t ngx_http_usage_gate_zone_decide(ngx_http_usage_gate_zone_t *zone,
 
 /* Where the bytes an owner's node carries for its store start. */
 #define ngx_http_usage_gate_node_extra(un)                                   \
-    ((void *) ngx_align_ptr((un)->owner + (un)->len, NGX_ALIGNMENT))
+    ((void *) ((u_char *) (un) + sizeof(ngx_http_usage_gate_node_t)))
 
 /*
- * Under the zone lock: the owner's node, moved to the front of the LRU
- * queue; with create, a new one (zero counts) if the zone holds none.
- * NULL when it is not there, or there is no room.
+ * Under the zone lock: the owner's node, marked as seen; with create, a
+ * new one (zero counts) if the zone holds none.  NULL when it is not
+ * there, or there is no room.
  */
 ngx_http_usage_gate_node_t *ngx_http_usage_gate_zone_node_locked(
     ngx_http_usage_gate_zone_t *zone, u_char *owner, size_t len,
     uint64_t now_us, ngx_uint_t create);
+
+/* Under the zone lock: copies a node's owner key into buf (UG_OWNER_MAX
+ * bytes); returns its length. */
+size_t ngx_http_usage_gate_zone_owner_locked(ngx_http_usage_gate_zone_t *zone,
+    ngx_http_usage_gate_node_t *un, u_char *buf);
+
+/* Owners in the zone (read without the lock: for reports). */
+ngx_uint_t ngx_http_usage_gate_zone_owners(ngx_http_usage_gate_zone_t *zone);
+
+/* Bytes of the zone in use: the slab pool's and the index's. */
+size_t ngx_http_usage_gate_zone_used(ngx_http_usage_gate_zone_t *zone);
 
 /* Copies an owner's counter; NGX_DECLINED if the zone does not hold it. */
 ngx_int_t ngx_http_usage_gate_zone_read(ngx_http_usage_gate_zone_t *zone,
@@ -247,10 +261,11 @@ ngx_int_t ngx_http_usage_gate_zone_put(ngx_http_usage_gate_zone_t *zone,
     u_char *owner, size_t len, const ug_counter_t *counter);
 
 /*
- * Copies up to max owners that follow the cursor in the tree's order, and
- * advances it.  The lock is held for one such batch only; owners added
- * meanwhile behind the cursor are not seen, which is fine for snapshots.
- * Returns how many were copied; 0 at the end.
+ * Copies up to max owners that follow the cursor in the index's slot
+ * order, and advances it.  The lock is held for a bounded number of slots
+ * at a time; owners present for the whole walk are seen exactly once,
+ * owners added or dropped meanwhile may or may not be, which is fine for
+ * snapshots.  Returns how many were copied; 0 at the end.
  */
 ngx_uint_t ngx_http_usage_gate_zone_next(ngx_http_usage_gate_zone_t *zone,
     ngx_http_usage_gate_cursor_t *cursor,

@@ -249,9 +249,8 @@ class Counters(MetricsCase):
                          n + 1)
         grown = samples[zone_key("usage_gate_zone_used_bytes", "usage")] \
             - used
-        # 128 bytes an owner for short ids (docs), in whole 4 KB pages
-        self.assertTrue(n * 128 - 4096 <= grown <= n * 256 + 4096,
-                        f"{n} owners took {grown} bytes")
+        # one 104-byte slot of the owner index for each short id (docs)
+        self.assertEqual(grown, n * 104, f"{n} owners took {grown} bytes")
         self.assertEqual(
             samples[zone_key("usage_gate_zone_used_bytes", "usage")]
             + samples[zone_key("usage_gate_zone_free_bytes", "usage")], MB)

@@ -19,11 +19,12 @@
  * in terraform/ must grant exactly these (t/integration/test_terraform.py
  * reads this line); add an action here before sending it.
  */
-#define UG_DDB_IAM_ACTIONS     "dynamodb:UpdateItem"
+#define UG_DDB_IAM_ACTIONS     "dynamodb:UpdateItem dynamodb:GetItem"
 
 /* X-Amz-Target is UG_DDB_TARGET_PREFIX followed by the operation. */
 #define UG_DDB_TARGET_PREFIX   "DynamoDB_20120810."
 #define UG_DDB_OP_UPDATE       "UpdateItem"
+#define UG_DDB_OP_GET          "GetItem"
 #define UG_DDB_CONTENT_TYPE    "application/x-amz-json-1.0"
 
 /* Names in the seed's key schema. */

@@ -187,7 +187,11 @@ typedef struct {
     int32_t                          month;
     ngx_uint_t                       state;
     ngx_int_t                        rc;           /* for the handler */
+    ngx_uint_t                       lane;         /* writer lane held */
+    uint64_t                         seq;          /* the body's sequence */
     unsigned                         queued:1;
+    unsigned                         has_lane:1;
+    char                             writer[UG_DDB_WRITER_MAX + 1];
 } ngx_http_usage_gate_ddb_req_t;
 
 enum {
@@ -297,6 +301,9 @@ ngx_int_t ngx_http_usage_gate_ddb_body(
     ngx_http_usage_gate_ddb_conf_t *dc, ngx_pool_t *pool, u_char *owner,
     size_t len, int32_t month, int64_t delta, int64_t limit,
     ngx_str_t *body, ngx_log_t *log);
+ngx_int_t ngx_http_usage_gate_ddb_req_body(
+    ngx_http_usage_gate_ddb_req_t *dr, int64_t delta);
+void ngx_http_usage_gate_ddb_release(ngx_http_usage_gate_ddb_req_t *dr);
 ngx_int_t ngx_http_usage_gate_ddb_send(
     ngx_http_usage_gate_ddb_req_t *dr);
 void ngx_http_usage_gate_ddb_answered(void *data, ngx_int_t rc,

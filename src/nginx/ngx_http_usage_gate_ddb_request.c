@@ -110,22 +110,22 @@ ngx_http_usage_gate_ddb_body(ngx_http_usage_gate_ddb_conf_t *dc,
 }
 
 
-/* Takes a lane for dr, and the process's writer id the first time. */
-static ngx_int_t
-ngx_http_usage_gate_ddb_lane(ngx_http_usage_gate_ddb_req_t *dr)
+/*
+ * Takes a lane and writes the writer's name for it (UG_DDB_WRITER_MAX hex
+ * digits and a NUL) into writer; makes the process's id the first time.
+ */
+ngx_int_t
+ngx_http_usage_gate_ddb_lane_take(ngx_uint_t *lane, char *writer,
+    ngx_log_t *log)
 {
     u_char      raw[NGX_HTTP_USAGE_GATE_DDB_ID_LEN / 2 + 1];
     ngx_uint_t  i;
-
-    if (dr->has_lane) {
-        return NGX_OK;
-    }
 
     if (!ngx_http_usage_gate_ddb_ready) {
         /* random, not the pid: workers of other hosts, of an old binary
          * and of past runs write to the same items */
         if (RAND_bytes(raw, sizeof(raw)) != 1) {
-            ngx_log_error(NGX_LOG_ERR, dr->r->connection->log, 0,
+            ngx_log_error(NGX_LOG_ERR, log, 0,
                           "usage_gate_dynamodb: no random bytes for the "
                           "writer id");
             return NGX_ERROR;
@@ -147,23 +147,72 @@ ngx_http_usage_gate_ddb_lane(ngx_http_usage_gate_ddb_req_t *dr)
     }
 
     if (ngx_http_usage_gate_ddb_lanes_n == 0) {
-        ngx_log_error(NGX_LOG_ERR, dr->r->connection->log, 0,
+        ngx_log_error(NGX_LOG_ERR, log, 0,
                       "usage_gate_dynamodb: %d writes in flight in this "
                       "worker, no lane for another",
                       NGX_HTTP_USAGE_GATE_DDB_LANES);
         return NGX_ERROR;
     }
 
-    dr->lane = ngx_http_usage_gate_ddb_lanes[
-                   --ngx_http_usage_gate_ddb_lanes_n];
-    dr->has_lane = 1;
+    *lane = ngx_http_usage_gate_ddb_lanes[--ngx_http_usage_gate_ddb_lanes_n];
 
-    ngx_memcpy(dr->writer, ngx_http_usage_gate_ddb_id,
+    ngx_memcpy(writer, ngx_http_usage_gate_ddb_id,
                NGX_HTTP_USAGE_GATE_DDB_ID_LEN);
-    ngx_sprintf((u_char *) dr->writer + NGX_HTTP_USAGE_GATE_DDB_ID_LEN,
-                "%03xi%Z", dr->lane);
+    ngx_sprintf((u_char *) writer + NGX_HTTP_USAGE_GATE_DDB_ID_LEN,
+                "%03xi%Z", *lane);
 
     return NGX_OK;
+}
+
+
+void
+ngx_http_usage_gate_ddb_lane_put(ngx_uint_t lane)
+{
+    ngx_http_usage_gate_ddb_lanes[ngx_http_usage_gate_ddb_lanes_n++] =
+        (uint16_t) lane;
+}
+
+
+uint64_t
+ngx_http_usage_gate_ddb_next_seq(void)
+{
+    return ++ngx_http_usage_gate_ddb_seq;
+}
+
+
+/*
+ * An UpdateItem ADD with the writer's sequence (item as ..._ddb_body), or
+ * with writer NULL the GetItem that reads the count and that sequence.
+ */
+ngx_int_t
+ngx_http_usage_gate_ddb_body_once(ngx_http_usage_gate_ddb_conf_t *dc,
+    ngx_pool_t *pool, u_char *owner, size_t len, int32_t month,
+    int64_t delta, int64_t limit, const char *writer, uint64_t seq,
+    ngx_uint_t get, ngx_str_t *body, ngx_log_t *log)
+{
+    int            rc;
+    char           buf[UG_DDB_BODY_MAX];
+    size_t         n;
+    ug_ddb_item_t  item;
+
+    ngx_http_usage_gate_ddb_item(dc, owner, len, month, &item);
+
+    item.writer = writer;
+    item.writer_len = UG_DDB_WRITER_MAX;
+    item.seq = seq;
+
+    rc = get ? ug_ddb_build_get(buf, sizeof(buf), &n, &item)
+             : ug_ddb_build_add(buf, sizeof(buf), &n, &item, delta, limit);
+
+    if (rc != UG_DDB_BUILD_OK) {
+        ngx_log_error(NGX_LOG_ERR, log, 0,
+                      "usage_gate_dynamodb: cannot build a %s for owner "
+                      "\"%*s\": %s", get ? "read" : "write", len, owner,
+                      ug_ddb_build_strerror(rc));
+        return NGX_ERROR;
+    }
+
+    return ngx_http_usage_gate_ddb_copy(pool, buf, n, body, log);
 }
 
 
@@ -175,8 +224,7 @@ ngx_http_usage_gate_ddb_release(ngx_http_usage_gate_ddb_req_t *dr)
         return;
     }
 
-    ngx_http_usage_gate_ddb_lanes[ngx_http_usage_gate_ddb_lanes_n++] =
-        (uint16_t) dr->lane;
+    ngx_http_usage_gate_ddb_lane_put(dr->lane);
     dr->has_lane = 0;
 }
 
@@ -186,36 +234,25 @@ ngx_int_t
 ngx_http_usage_gate_ddb_req_body(ngx_http_usage_gate_ddb_req_t *dr,
     int64_t delta)
 {
-    int            rc;
-    char           buf[UG_DDB_BODY_MAX];
-    size_t         n;
-    ug_ddb_item_t  item;
+    if (!dr->has_lane) {
+        if (ngx_http_usage_gate_ddb_lane_take(&dr->lane, dr->writer,
+                                              dr->r->connection->log)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
 
-    if (ngx_http_usage_gate_ddb_lane(dr) != NGX_OK) {
-        return NGX_ERROR;
+        dr->has_lane = 1;
     }
 
-    ngx_http_usage_gate_ddb_item(dr->conf, dr->owner.data, dr->owner.len,
-                                 dr->month, &item);
+    dr->seq = ngx_http_usage_gate_ddb_next_seq();
 
-    dr->seq = ++ngx_http_usage_gate_ddb_seq;
-
-    item.writer = dr->writer;
-    item.writer_len = UG_DDB_WRITER_MAX;
-    item.seq = dr->seq;
-
-    rc = ug_ddb_build_add(buf, sizeof(buf), &n, &item, delta,
-                          dr->limits.month);
-
-    if (rc != UG_DDB_BUILD_OK) {
-        ngx_log_error(NGX_LOG_ERR, dr->r->connection->log, 0,
-                      "usage_gate_dynamodb: cannot build a write for owner "
-                      "\"%V\": %s", &dr->owner, ug_ddb_build_strerror(rc));
-        return NGX_ERROR;
-    }
-
-    return ngx_http_usage_gate_ddb_copy(dr->r->pool, buf, n, &dr->body,
-                                        dr->r->connection->log);
+    return ngx_http_usage_gate_ddb_body_once(dr->conf, dr->r->pool,
+                                             dr->owner.data, dr->owner.len,
+                                             dr->month, delta,
+                                             dr->limits.month, dr->writer,
+                                             dr->seq, 0, &dr->body,
+                                             dr->r->connection->log);
 }
 
 
@@ -299,22 +336,14 @@ ngx_http_usage_gate_ddb_post(ngx_http_usage_gate_ddb_req_t *dr,
 static ngx_int_t
 ngx_http_usage_gate_ddb_check(ngx_http_usage_gate_ddb_req_t *dr)
 {
-    char           buf[UG_DDB_BODY_MAX];
-    size_t         n;
-    ngx_str_t      body;
-    ug_ddb_item_t  item;
+    ngx_str_t  body;
 
-    ngx_http_usage_gate_ddb_item(dr->conf, dr->owner.data, dr->owner.len,
-                                 dr->month, &item);
-
-    item.writer = dr->writer;
-    item.writer_len = UG_DDB_WRITER_MAX;
-    item.seq = dr->seq;
-
-    if (ug_ddb_build_get(buf, sizeof(buf), &n, &item) != UG_DDB_BUILD_OK
-        || ngx_http_usage_gate_ddb_copy(dr->r->pool, buf, n, &body,
-                                        dr->r->connection->log)
-           != NGX_OK)
+    if (ngx_http_usage_gate_ddb_body_once(dr->conf, dr->r->pool,
+                                          dr->owner.data, dr->owner.len,
+                                          dr->month, 0, 0, dr->writer,
+                                          dr->seq, 1, &body,
+                                          dr->r->connection->log)
+        != NGX_OK)
     {
         return NGX_ERROR;
     }

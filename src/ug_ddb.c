@@ -15,6 +15,8 @@
 #define UG_DDB_EXPR_FLOOR       "#c >= :min"
 #define UG_DDB_EXPR_SET         "SET #c = :v"
 #define UG_DDB_EXPR_TTL         "#t = :t"
+#define UG_DDB_EXPR_WRITER      "#w = :s"
+#define UG_DDB_EXPR_ONCE        "(attribute_not_exists(#w) OR #w < :s)"
 
 
 static int
@@ -124,6 +126,39 @@ ug_ddb_ttl_attr_ok(const char *name, size_t len)
 }
 
 
+static int
+ug_ddb_writer_ok(const char *writer, size_t len)
+{
+    size_t  i;
+    int     c;
+
+    if (len == 0 || len > UG_DDB_WRITER_MAX) {
+        return 0;
+    }
+
+    for (i = 0; i < len; i++) {
+        c = (unsigned char) writer[i];
+
+        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) {
+            return 0;
+        }
+    }
+
+    return 1;
+}
+
+
+/* "w_" and the writer's hex digits, NUL-terminated. */
+static void
+ug_ddb_writer_name(const ug_ddb_item_t *item, char *name)
+{
+    memcpy(name, UG_DDB_WRITER_PREFIX, sizeof(UG_DDB_WRITER_PREFIX) - 1);
+    memcpy(name + sizeof(UG_DDB_WRITER_PREFIX) - 1, item->writer,
+           item->writer_len);
+    name[sizeof(UG_DDB_WRITER_PREFIX) - 1 + item->writer_len] = '\0';
+}
+
+
 int64_t
 ug_ddb_ttl_at(int32_t month, int64_t keep_sec)
 {
@@ -177,7 +212,10 @@ ug_ddb_base(const ug_ddb_item_t *item, int *rc)
         || item->owner_len == 0
         || item->owner_len > UG_DDB_OWNER_MAX
         || (item->ttl_attr != NULL
-            && !ug_ddb_ttl_attr_ok(item->ttl_attr, item->ttl_attr_len)))
+            && !ug_ddb_ttl_attr_ok(item->ttl_attr, item->ttl_attr_len))
+        || (item->writer != NULL
+            && (!ug_ddb_writer_ok(item->writer, item->writer_len)
+                || item->seq == 0 || item->seq > (uint64_t) INT64_MAX)))
     {
         return NULL;
     }
@@ -256,8 +294,10 @@ ug_ddb_build_add(char *buf, size_t size, size_t *len,
     const ug_ddb_item_t *item, int64_t delta, int64_t limit)
 {
     int          rc, ok;
+    char         wname[sizeof(UG_DDB_WRITER_PREFIX) + UG_DDB_WRITER_MAX];
+    char         cond[128], update[64];
     json_t      *req, *names, *values;
-    const char  *update, *cond;
+    const char  *limit_cond;
 
     if (delta > UG_DDB_DELTA_MAX || delta < -UG_DDB_DELTA_MAX) {
         return UG_DDB_BUILD_INVALID;
@@ -275,28 +315,52 @@ ug_ddb_build_add(char *buf, size_t size, size_t *len,
     names = json_pack("{s:s}", "#c", UG_DDB_ATTR_COUNT);
     values = json_pack("{s:o}", ":n", ug_ddb_num(delta));
 
-    cond = NULL;
+    limit_cond = NULL;
     ok = (names != NULL && values != NULL);
 
     if (ok && delta < 0) {
-        cond = UG_DDB_EXPR_FLOOR;
+        limit_cond = UG_DDB_EXPR_FLOOR;
         ok = (json_object_set_new(values, ":min", ug_ddb_num(-delta)) == 0);
 
     } else if (ok && limit >= 0) {
-        cond = UG_DDB_EXPR_CEILING;
+        limit_cond = UG_DDB_EXPR_CEILING;
         ok = (json_object_set_new(values, ":max", ug_ddb_num(limit - delta))
               == 0);
     }
 
-    /* a TTL is a different path from #c, so one update may do both */
-    update = (item->ttl_attr != NULL) ? UG_DDB_EXPR_ADD " SET " UG_DDB_EXPR_TTL
-                                      : UG_DDB_EXPR_ADD;
+    /* a TTL and the writer are different paths from #c, so one update
+     * may do all three */
+    snprintf(update, sizeof(update), "%s%s%s%s%s", UG_DDB_EXPR_ADD,
+             (item->ttl_attr != NULL || item->writer != NULL) ? " SET " : "",
+             item->ttl_attr != NULL ? UG_DDB_EXPR_TTL : "",
+             (item->ttl_attr != NULL && item->writer != NULL) ? ", " : "",
+             item->writer != NULL ? UG_DDB_EXPR_WRITER : "");
+
+    cond[0] = '\0';
+
+    if (item->writer != NULL) {
+        ug_ddb_writer_name(item, wname);
+
+        ok = ok
+             && json_object_set_new(names, "#w", json_string(wname)) == 0
+             && json_object_set_new(values, ":s",
+                                    ug_ddb_num((int64_t) item->seq)) == 0;
+
+        snprintf(cond, sizeof(cond), "%s%s%s%s",
+                 limit_cond != NULL ? "(" : "",
+                 limit_cond != NULL ? limit_cond : "",
+                 limit_cond != NULL ? ") AND " : "",
+                 UG_DDB_EXPR_ONCE);
+
+    } else if (limit_cond != NULL) {
+        snprintf(cond, sizeof(cond), "%s", limit_cond);
+    }
 
     ok = ok
          && ug_ddb_add_ttl(item, names, values) == 0
          && json_object_set_new(req, "UpdateExpression", json_string(update))
             == 0
-         && (cond == NULL
+         && (cond[0] == '\0'
              || json_object_set_new(req, "ConditionExpression",
                                     json_string(cond)) == 0)
          && json_object_set(req, "ExpressionAttributeNames", names) == 0
@@ -365,21 +429,34 @@ ug_ddb_build_get(char *buf, size_t size, size_t *len,
     const ug_ddb_item_t *item)
 {
     int      rc;
-    json_t  *req;
+    char     wname[sizeof(UG_DDB_WRITER_PREFIX) + UG_DDB_WRITER_MAX];
+    json_t  *req, *names;
 
     req = ug_ddb_base(item, &rc);
     if (req == NULL) {
         return rc;
     }
 
-    /* only count comes back: the answer stays small whatever else an
-     * operator stores in the item */
-    if (json_object_set_new(req, "ConsistentRead", json_true()) != 0
+    names = json_pack("{s:s}", "#c", UG_DDB_ATTR_COUNT);
+
+    if (names != NULL && item->writer != NULL) {
+        ug_ddb_writer_name(item, wname);
+
+        if (json_object_set_new(names, "#w", json_string(wname)) != 0) {
+            json_decref(names);
+            names = NULL;
+        }
+    }
+
+    /* only count (and the writer's sequence) come back: the answer stays
+     * small whatever else is stored in the item */
+    if (names == NULL
+        || json_object_set_new(req, "ConsistentRead", json_true()) != 0
         || json_object_set_new(req, "ProjectionExpression",
-                               json_string("#c")) != 0
-        || json_object_set_new(req, "ExpressionAttributeNames",
-                               json_pack("{s:s}", "#c", UG_DDB_ATTR_COUNT))
-           != 0)
+                               json_string(item->writer != NULL ? "#c, #w"
+                                                                : "#c"))
+           != 0
+        || json_object_set_new(req, "ExpressionAttributeNames", names) != 0)
     {
         json_decref(req);
         return UG_DDB_BUILD_NOMEM;
@@ -657,9 +734,11 @@ ug_ddb_parse_count(json_t *attr, uint64_t *out)
 
 static ug_ddb_class_t
 ug_ddb_parse_ok(long status, const char *body, size_t len,
-    const char *member, int missing_ok, ug_ddb_result_t *res)
+    const char *member, int missing_ok, const ug_ddb_item_t *item,
+    ug_ddb_result_t *res)
 {
-    json_t  *root, *obj, *count;
+    char     wname[sizeof(UG_DDB_WRITER_PREFIX) + UG_DDB_WRITER_MAX];
+    json_t  *root, *obj, *count, *w;
 
     if (status != 200) {
         return ug_ddb_parse_error(status, body, len, NULL, res);
@@ -690,6 +769,21 @@ ug_ddb_parse_ok(long status, const char *body, size_t len,
 
     res->found = 1;
 
+    if (item != NULL) {
+        ug_ddb_writer_name(item, wname);
+        w = json_object_get(obj, wname);
+
+        if (w != NULL) {
+            if (ug_ddb_parse_count(w, &res->seq) != 0) {
+                json_decref(root);
+                res->seq = 0;
+                return ug_ddb_fail(res, UG_DDB_FATAL, "BadSequence");
+            }
+
+            res->has_seq = 1;
+        }
+    }
+
     count = json_object_get(obj, UG_DDB_ATTR_COUNT);
 
     if (count == NULL && missing_ok) {
@@ -716,7 +810,7 @@ ug_ddb_parse_update(long status, const char *body, size_t len,
     ug_ddb_result_t *res)
 {
     /* UPDATED_NEW always carries count after an ADD or SET of it */
-    return ug_ddb_parse_ok(status, body, len, "Attributes", 0, res);
+    return ug_ddb_parse_ok(status, body, len, "Attributes", 0, NULL, res);
 }
 
 
@@ -724,7 +818,22 @@ ug_ddb_class_t
 ug_ddb_parse_get(long status, const char *body, size_t len,
     ug_ddb_result_t *res)
 {
-    return ug_ddb_parse_ok(status, body, len, "Item", 1, res);
+    return ug_ddb_parse_ok(status, body, len, "Item", 1, NULL, res);
+}
+
+
+ug_ddb_class_t
+ug_ddb_parse_get_writer(long status, const char *body, size_t len,
+    const ug_ddb_item_t *item, ug_ddb_result_t *res)
+{
+    if (item->writer == NULL
+        || !ug_ddb_writer_ok(item->writer, item->writer_len))
+    {
+        ug_ddb_result_init(res, status);
+        return ug_ddb_fail(res, UG_DDB_FATAL, "NoWriter");
+    }
+
+    return ug_ddb_parse_ok(status, body, len, "Item", 1, item, res);
 }
 
 

@@ -19,17 +19,22 @@
  * in terraform/ must grant exactly these (t/integration/test_terraform.py
  * reads this line); add an action here before sending it.
  */
-#define UG_DDB_IAM_ACTIONS     "dynamodb:UpdateItem"
+#define UG_DDB_IAM_ACTIONS     "dynamodb:UpdateItem dynamodb:GetItem"
 
 /* X-Amz-Target is UG_DDB_TARGET_PREFIX followed by the operation. */
 #define UG_DDB_TARGET_PREFIX   "DynamoDB_20120810."
 #define UG_DDB_OP_UPDATE       "UpdateItem"
+#define UG_DDB_OP_GET          "GetItem"
 #define UG_DDB_CONTENT_TYPE    "application/x-amz-json-1.0"
 
 /* Names in the seed's key schema. */
 #define UG_DDB_ATTR_OWNER      "owner"
 #define UG_DDB_ATTR_MONTH      "month"
 #define UG_DDB_ATTR_COUNT      "count"
+
+/* The writer attribute: UG_DDB_WRITER_PREFIX and up to 16 hex digits. */
+#define UG_DDB_WRITER_PREFIX   "w_"
+#define UG_DDB_WRITER_MAX      16
 
 /* Table names per DynamoDB: 3..255 of [A-Za-z0-9_.-]. */
 #define UG_DDB_TABLE_MIN       3
@@ -98,6 +103,19 @@ typedef struct {
     const char  *ttl_attr;
     size_t       ttl_attr_len;
     int64_t      ttl_at;
+
+    /*
+     * Optional writer (1..UG_DDB_WRITER_MAX lowercase hex digits, one per
+     * worker process) and its sequence number, so that a retried write
+     * is applied at most once: an ADD also SETs "w_<writer>" to seq and
+     * is conditional on that attribute being absent or below seq.  A
+     * retry reuses seq; if the first try was applied, the retry fails
+     * the condition, and a GetItem of the attribute tells the two
+     * failures apart.  writer NULL: no such attribute or condition.
+     */
+    const char  *writer;
+    size_t       writer_len;
+    uint64_t     seq;
 } ug_ddb_item_t;
 
 
@@ -105,7 +123,9 @@ typedef struct {
 typedef struct {
     ug_ddb_class_t  cls;
     uint64_t        count;       /* UG_DDB_OK: the count now in the table */
+    uint64_t        seq;         /* GetItem: the writer's attribute */
     unsigned        found:1;     /* GetItem: the item exists */
+    unsigned        has_seq:1;   /* GetItem: the writer's attribute is set */
     unsigned        auth:1;      /* credentials rejected or expired:
                                     fetch fresh ones before the next try */
     long            status;      /* HTTP status, 0 for transport errors */
@@ -134,7 +154,10 @@ typedef struct {
 int ug_ddb_build_add(char *buf, size_t size, size_t *len,
     const ug_ddb_item_t *item, int64_t delta, int64_t limit);
 
-/* GetItem of count with ConsistentRead (admin reads, sync of the base). */
+/*
+ * GetItem of count with ConsistentRead (admin reads, sync of the base);
+ * with item->writer set, of the writer's attribute too.
+ */
 int ug_ddb_build_get(char *buf, size_t size, size_t *len,
     const ug_ddb_item_t *item);
 
@@ -185,6 +208,13 @@ ug_ddb_class_t ug_ddb_parse_update(long status, const char *body,
     size_t len, ug_ddb_result_t *res);
 ug_ddb_class_t ug_ddb_parse_get(long status, const char *body, size_t len,
     ug_ddb_result_t *res);
+
+/*
+ * GetItem with item->writer set: as ug_ddb_parse_get, and the writer's
+ * attribute in res->seq (res->has_seq 1) when the item has it.
+ */
+ug_ddb_class_t ug_ddb_parse_get_writer(long status, const char *body,
+    size_t len, const ug_ddb_item_t *item, ug_ddb_result_t *res);
 
 /*
  * Classifies an error answer (any status but 200) or, with status 0, a

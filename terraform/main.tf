@@ -7,7 +7,7 @@ locals {
 
   # Exactly the calls the module makes: UG_DDB_IAM_ACTIONS in src/ug_ddb.h
   # (t/integration/test_terraform.py checks that the two agree).
-  gate_actions = ["dynamodb:UpdateItem"]
+  gate_actions = ["dynamodb:UpdateItem", "dynamodb:GetItem"]
 }
 
 resource "aws_dynamodb_table" "usage" {

@@ -10,6 +10,18 @@
 #include "ngx_http_usage_gate_ddb_internal.h"
 
 
+static ngx_int_t ngx_http_usage_gate_ddb_claim_send(
+    ngx_http_usage_gate_ddb_admin_t *a, ngx_uint_t get);
+static void ngx_http_usage_gate_ddb_claim_retry(ngx_event_t *ev);
+static void ngx_http_usage_gate_ddb_claim_checked(void *data, ngx_int_t rc,
+    long status, ngx_str_t *body, const char *error);
+static ngx_uint_t ngx_http_usage_gate_ddb_claim_again(
+    ngx_http_usage_gate_ddb_admin_t *a, ug_ddb_class_t cls);
+static void ngx_http_usage_gate_ddb_claim_done(
+    ngx_http_usage_gate_ddb_admin_t *a, ug_ddb_class_t cls,
+    ug_ddb_result_t *res);
+
+
 /* per worker: the writes in flight no request waits for */
 ngx_queue_t  ngx_http_usage_gate_ddb_admins;
 
@@ -106,7 +118,7 @@ ngx_http_usage_gate_ddb_admin_write(ngx_http_usage_gate_zone_t *zone,
     }
 
     /* the callback may come after the admin request is gone */
-    a = ngx_alloc(sizeof(ngx_http_usage_gate_ddb_admin_t), log);
+    a = ngx_calloc(sizeof(ngx_http_usage_gate_ddb_admin_t), log);
     if (a == NULL) {
         return;
     }
@@ -172,25 +184,22 @@ ngx_http_usage_gate_ddb_admin_done(void *data, ngx_int_t rc, long status,
 void
 ngx_http_usage_gate_ddb_claim(ngx_http_usage_gate_ddb_req_t *dr)
 {
-    ngx_str_t                         body;
-    const ug_aws_creds_t             *creds;
     ngx_http_usage_gate_ddb_conf_t   *dc;
     ngx_http_usage_gate_ddb_admin_t  *a;
 
     dc = dr->conf;
     a = NULL;
-    body.data = NULL;
-
-    creds = ngx_http_usage_gate_ddb_creds(dc);
 
     /* a worker told to quit claims nothing ahead: its last writes would
      * only give the claim back */
-    if (creds == NULL || dc->exiting || ngx_exiting || ngx_quit) {
+    if (ngx_http_usage_gate_ddb_creds(dc) == NULL || dc->exiting
+        || ngx_exiting || ngx_quit)
+    {
         goto failed;
     }
 
-    a = ngx_alloc(sizeof(ngx_http_usage_gate_ddb_admin_t),
-                  dr->r->connection->log);
+    a = ngx_calloc(sizeof(ngx_http_usage_gate_ddb_admin_t),
+                   dr->r->connection->log);
     if (a == NULL) {
         goto failed;
     }
@@ -201,28 +210,31 @@ ngx_http_usage_gate_ddb_claim(ngx_http_usage_gate_ddb_req_t *dr)
     a->len = dr->owner.len;
     ngx_memcpy(a->owner, dr->owner.data, dr->owner.len);
 
-    if (ngx_http_usage_gate_ddb_body(dc, NULL, a->owner, a->len, a->month,
-                                     (int64_t) a->extra, dr->limits.month,
-                                     &body, dr->r->connection->log)
+    a->retry.handler = ngx_http_usage_gate_ddb_claim_retry;
+    a->retry.data = a;
+    a->retry.log = ngx_cycle->log;
+    a->deadline = ngx_current_msec + dc->timeout;
+
+    if (ngx_http_usage_gate_ddb_lane_take(&a->lane, a->writer,
+                                          dr->r->connection->log)
         != NGX_OK)
     {
         goto failed;
     }
 
-    a->curl = ngx_http_usage_gate_curl_post(ngx_cycle->log, dc->endpoint,
-                                            UG_DDB_OP_UPDATE, &body,
-                                            dc->connect_timeout, dc->timeout,
-                                            creds, dc->region,
-                                            ngx_http_usage_gate_ddb_claimed,
-                                            a);
-    ngx_free(body.data);
+    a->has_lane = 1;
+    a->seq = ngx_http_usage_gate_ddb_next_seq();
 
-    if (a->curl == NULL) {
+    if (ngx_http_usage_gate_ddb_body_once(dc, NULL, a->owner, a->len,
+                                          a->month, (int64_t) a->extra,
+                                          dr->limits.month, a->writer,
+                                          a->seq, 0, &a->body,
+                                          dr->r->connection->log)
+        != NGX_OK
+        || ngx_http_usage_gate_ddb_claim_send(a, 0) != NGX_OK)
+    {
         goto failed;
     }
-
-    (void) ngx_atomic_fetch_add(&((ngx_http_usage_gate_ddb_sh_t *)
-                                  dr->zone->sh->store)->writes, 1);
 
     ngx_queue_insert_tail(&ngx_http_usage_gate_ddb_admins, &a->queue);
 
@@ -231,10 +243,113 @@ ngx_http_usage_gate_ddb_claim(ngx_http_usage_gate_ddb_req_t *dr)
 failed:
 
     if (a) {
-        ngx_free(a);
+        ngx_http_usage_gate_ddb_admin_free(a);
     }
 
     ngx_http_usage_gate_ddb_unclaim(dr, 0);
+}
+
+
+/* One try of a claim's write (get 0), or the read after a refusal. */
+static ngx_int_t
+ngx_http_usage_gate_ddb_claim_send(ngx_http_usage_gate_ddb_admin_t *a,
+    ngx_uint_t get)
+{
+    ngx_int_t                        rc;
+    ngx_str_t                        body;
+    ngx_msec_int_t                   left;
+    const ug_aws_creds_t            *creds;
+    ngx_http_usage_gate_ddb_conf_t  *dc;
+
+    dc = a->zone->store_conf;
+    creds = ngx_http_usage_gate_ddb_creds(dc);
+    left = (ngx_msec_int_t) (a->deadline - ngx_current_msec);
+
+    if (creds == NULL || left <= 0) {
+        return NGX_DECLINED;
+    }
+
+    a->attempts++;
+
+    if (!get) {
+        a->curl = ngx_http_usage_gate_curl_post(ngx_cycle->log,
+                          dc->endpoint, UG_DDB_OP_UPDATE, &a->body,
+                          ngx_min(dc->connect_timeout, (ngx_msec_t) left),
+                          (ngx_msec_t) left, creds, dc->region,
+                          ngx_http_usage_gate_ddb_claimed, a);
+
+        if (a->curl == NULL) {
+            return NGX_ERROR;
+        }
+
+        (void) ngx_atomic_fetch_add(&((ngx_http_usage_gate_ddb_sh_t *)
+                                      a->zone->sh->store)->writes, 1);
+        return NGX_OK;
+    }
+
+    if (ngx_http_usage_gate_ddb_body_once(dc, NULL, a->owner, a->len,
+                                          a->month, 0, 0, a->writer, a->seq,
+                                          1, &body, ngx_cycle->log)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    a->curl = ngx_http_usage_gate_curl_post(ngx_cycle->log, dc->endpoint,
+                          UG_DDB_OP_GET, &body,
+                          ngx_min(dc->connect_timeout, (ngx_msec_t) left),
+                          (ngx_msec_t) left, creds, dc->region,
+                          ngx_http_usage_gate_ddb_claim_checked, a);
+    ngx_free(body.data);
+
+    rc = (a->curl == NULL) ? NGX_ERROR : NGX_OK;
+
+    return rc;
+}
+
+
+static void
+ngx_http_usage_gate_ddb_claim_retry(ngx_event_t *ev)
+{
+    ug_ddb_result_t                   res;
+    ngx_http_usage_gate_ddb_admin_t  *a;
+
+    a = ev->data;
+
+    if (ngx_http_usage_gate_ddb_claim_send(a, 0) == NGX_OK) {
+        return;
+    }
+
+    ngx_memzero(&res, sizeof(ug_ddb_result_t));
+    ngx_cpystrn((u_char *) res.type, (u_char *) "Timeout", sizeof(res.type));
+    res.cls = UG_DDB_RETRYABLE;
+
+    ngx_http_usage_gate_ddb_claim_done(a, UG_DDB_RETRYABLE, &res);
+}
+
+
+/* A retryable failure: 1 if the write goes again, as is, after a while. */
+static ngx_uint_t
+ngx_http_usage_gate_ddb_claim_again(ngx_http_usage_gate_ddb_admin_t *a,
+    ug_ddb_class_t cls)
+{
+    uint32_t        delay;
+    ngx_msec_int_t  left;
+
+    if (!ug_ddb_should_retry(cls, a->attempts)) {
+        return 0;
+    }
+
+    delay = ug_ddb_backoff_ms(a->attempts, (uint32_t) ngx_random());
+    left = (ngx_msec_int_t) (a->deadline - ngx_current_msec);
+
+    if (left <= (ngx_msec_int_t) delay) {
+        return 0;
+    }
+
+    ngx_add_timer(&a->retry, (ngx_msec_t) delay + 1);
+
+    return 1;
 }
 
 
@@ -244,8 +359,85 @@ ngx_http_usage_gate_ddb_claimed(void *data, ngx_int_t rc, long status,
 {
     ngx_http_usage_gate_ddb_admin_t *a = data;
 
-    ug_ddb_class_t                   cls;
-    ug_ddb_result_t                  res;
+    ug_ddb_class_t   cls;
+    ug_ddb_result_t  res;
+
+    a->curl = NULL;
+
+    cls = ngx_http_usage_gate_ddb_parse(rc, status, body, error, &res);
+
+    if (cls == UG_DDB_CONDITIONAL_FAILED) {
+        /* an earlier try may have been applied (see _request) */
+        if (ngx_http_usage_gate_ddb_claim_send(a, 1) == NGX_OK) {
+            return;
+        }
+
+        cls = UG_DDB_FATAL;
+        res.cls = cls;
+    }
+
+    if (cls == UG_DDB_RETRYABLE) {
+        ngx_http_usage_gate_ddb_error(a->zone, &res, "UpdateItem (claim)",
+                                      ngx_cycle->log);
+
+        if (ngx_http_usage_gate_ddb_claim_again(a, cls)) {
+            return;
+        }
+    }
+
+    ngx_http_usage_gate_ddb_claim_done(a, cls, &res);
+}
+
+
+static void
+ngx_http_usage_gate_ddb_claim_checked(void *data, ngx_int_t rc, long status,
+    ngx_str_t *body, const char *error)
+{
+    ngx_http_usage_gate_ddb_admin_t *a = data;
+
+    ug_ddb_item_t    item;
+    ug_ddb_class_t   cls;
+    ug_ddb_result_t  res;
+
+    a->curl = NULL;
+
+    ngx_memzero(&item, sizeof(ug_ddb_item_t));
+    item.writer = a->writer;
+    item.writer_len = UG_DDB_WRITER_MAX;
+
+    if (rc == NGX_OK) {
+        cls = ug_ddb_parse_get_writer(status, (char *) body->data, body->len,
+                                      &item, &res);
+
+    } else {
+        cls = ug_ddb_parse_error(0, (char *) body->data, body->len, error,
+                                 &res);
+    }
+
+    if (cls == UG_DDB_OK && !(res.has_seq && res.seq >= a->seq)) {
+        /* not applied: the limit refused it */
+        cls = UG_DDB_CONDITIONAL_FAILED;
+        res.cls = cls;
+    }
+
+    if (cls == UG_DDB_RETRYABLE) {
+        ngx_http_usage_gate_ddb_error(a->zone, &res, "GetItem (claim)",
+                                      ngx_cycle->log);
+
+        if (ngx_http_usage_gate_ddb_claim_again(a, cls)) {
+            return;
+        }
+    }
+
+    ngx_http_usage_gate_ddb_claim_done(a, cls, &res);
+}
+
+
+/* The claim's outcome: units claimed in the zone, or none. */
+static void
+ngx_http_usage_gate_ddb_claim_done(ngx_http_usage_gate_ddb_admin_t *a,
+    ug_ddb_class_t cls, ug_ddb_result_t *res)
+{
     ngx_http_usage_gate_node_t      *un;
     ngx_http_usage_gate_zone_t      *zone;
     ngx_http_usage_gate_ddb_sh_t    *dsh;
@@ -255,8 +447,6 @@ ngx_http_usage_gate_ddb_claimed(void *data, ngx_int_t rc, long status,
 
     zone = a->zone;
     dsh = zone->sh->store;
-
-    cls = ngx_http_usage_gate_ddb_parse(rc, status, body, error, &res);
 
     ngx_shmtx_lock(&zone->shpool->mutex);
 
@@ -275,7 +465,7 @@ ngx_http_usage_gate_ddb_claimed(void *data, ngx_int_t rc, long status,
         dsh->down_until = 0;
 
         if (st && st->c.month == a->month) {
-            st->c.base = res.count;
+            st->c.base = res->count;
             st->c.claimed += (uint32_t) a->extra;
             st->c.block = (uint32_t) a->extra;
             st->c.flags |= UG_CLAIM_BASE
@@ -292,9 +482,36 @@ ngx_http_usage_gate_ddb_claimed(void *data, ngx_int_t rc, long status,
 
     ngx_shmtx_unlock(&zone->shpool->mutex);
 
-    if (cls != UG_DDB_OK && cls != UG_DDB_CONDITIONAL_FAILED) {
-        ngx_http_usage_gate_ddb_error(zone, &res, "UpdateItem (claim)",
+    if (cls != UG_DDB_OK && cls != UG_DDB_CONDITIONAL_FAILED
+        && cls != UG_DDB_RETRYABLE)
+    {
+        ngx_http_usage_gate_ddb_error(zone, res, "UpdateItem (claim)",
                                       ngx_cycle->log);
+    }
+
+    ngx_http_usage_gate_ddb_admin_free(a);
+}
+
+
+/* Frees a write no request waits for, with whatever it still holds. */
+void
+ngx_http_usage_gate_ddb_admin_free(ngx_http_usage_gate_ddb_admin_t *a)
+{
+    if (a->curl) {
+        ngx_http_usage_gate_curl_cancel(a->curl);
+        a->curl = NULL;
+    }
+
+    if (a->retry.timer_set) {
+        ngx_del_timer(&a->retry);
+    }
+
+    if (a->body.data) {
+        ngx_free(a->body.data);
+    }
+
+    if (a->has_lane) {
+        ngx_http_usage_gate_ddb_lane_put(a->lane);
     }
 
     ngx_free(a);

@@ -74,12 +74,9 @@ ngx_http_usage_gate_ddb_decide(ngx_http_request_t *r,
     cln = (dr != NULL) ? ngx_http_cleanup_add(r, 0) : NULL;
 
     if (dr == NULL || cln == NULL
-        || ngx_http_usage_gate_ddb_body(dc, r->pool, tmp.owner.data,
-                                        tmp.owner.len, tmp.month,
-                                        (int64_t) (tmp.cost + tmp.taken
-                                                   + tmp.extra),
-                                        tmp.limits.month, &tmp.body,
-                                        r->connection->log)
+        || ngx_http_usage_gate_ddb_req_body(&tmp,
+                                            (int64_t) (tmp.cost + tmp.taken
+                                                       + tmp.extra))
            != NGX_OK)
     {
         ngx_http_usage_gate_ddb_settle(&tmp, NGX_HTTP_USAGE_GATE_DDB_FAILED,
@@ -331,6 +328,8 @@ ngx_http_usage_gate_ddb_settle(ngx_http_usage_gate_ddb_req_t *dr,
     ngx_http_usage_gate_ddb_sh_t    *dsh;
     ngx_http_usage_gate_ddb_node_t  *st;
 
+    ngx_http_usage_gate_ddb_release(dr);
+
     zone = dr->zone;
     dsh = zone->sh->store;
     now_us = ngx_http_usage_gate_now_us();
@@ -514,6 +513,7 @@ ngx_http_usage_gate_ddb_cleanup(void *data)
      * whose client left, as the zone counts one allowed before it left */
     ngx_http_usage_gate_curl_cancel(dr->curl);
     dr->curl = NULL;
+    ngx_http_usage_gate_ddb_release(dr);
 
     if (dr->retry.timer_set) {
         ngx_del_timer(&dr->retry);

@@ -187,7 +187,11 @@ typedef struct {
     int32_t                          month;
     ngx_uint_t                       state;
     ngx_int_t                        rc;           /* for the handler */
+    ngx_uint_t                       lane;         /* writer lane held */
+    uint64_t                         seq;          /* the body's sequence */
     unsigned                         queued:1;
+    unsigned                         has_lane:1;
+    char                             writer[UG_DDB_WRITER_MAX + 1];
 } ngx_http_usage_gate_ddb_req_t;
 
 enum {
@@ -221,6 +225,15 @@ typedef struct {
     ngx_http_usage_gate_zone_t      *zone;
     uint64_t                         extra;        /* a claim's units */
     int32_t                          month;
+    /* a claim: its write, resent as is until answered (see _request) */
+    ngx_str_t                        body;
+    ngx_event_t                      retry;
+    ngx_msec_t                       deadline;
+    ngx_uint_t                       attempts;
+    ngx_uint_t                       lane;
+    uint64_t                         seq;
+    unsigned                         has_lane:1;
+    char                             writer[UG_DDB_WRITER_MAX + 1];
     size_t                           len;
     u_char                           owner[UG_OWNER_MAX];
 } ngx_http_usage_gate_ddb_admin_t;
@@ -297,6 +310,19 @@ ngx_int_t ngx_http_usage_gate_ddb_body(
     ngx_http_usage_gate_ddb_conf_t *dc, ngx_pool_t *pool, u_char *owner,
     size_t len, int32_t month, int64_t delta, int64_t limit,
     ngx_str_t *body, ngx_log_t *log);
+ngx_int_t ngx_http_usage_gate_ddb_lane_take(ngx_uint_t *lane, char *writer,
+    ngx_log_t *log);
+void ngx_http_usage_gate_ddb_lane_put(ngx_uint_t lane);
+uint64_t ngx_http_usage_gate_ddb_next_seq(void);
+ngx_int_t ngx_http_usage_gate_ddb_body_once(
+    ngx_http_usage_gate_ddb_conf_t *dc, ngx_pool_t *pool, u_char *owner,
+    size_t len, int32_t month, int64_t delta, int64_t limit,
+    const char *writer, uint64_t seq, ngx_uint_t get, ngx_str_t *body,
+    ngx_log_t *log);
+void ngx_http_usage_gate_ddb_admin_free(ngx_http_usage_gate_ddb_admin_t *a);
+ngx_int_t ngx_http_usage_gate_ddb_req_body(
+    ngx_http_usage_gate_ddb_req_t *dr, int64_t delta);
+void ngx_http_usage_gate_ddb_release(ngx_http_usage_gate_ddb_req_t *dr);
 ngx_int_t ngx_http_usage_gate_ddb_send(
     ngx_http_usage_gate_ddb_req_t *dr);
 void ngx_http_usage_gate_ddb_answered(void *data, ngx_int_t rc,

@@ -1,49 +1,71 @@
 /*
  * UpdateItem requests: the body, the send, the answer and its retries,
  * and the per-zone error accounting.
+ *
+ * A request's write carries a writer and a sequence (ug_ddb.h), so that
+ * retrying it after a lost answer never counts twice.  The writer is this
+ * process's random id and a lane: a lane is held by one write, with its
+ * retries, at a time, so no two writes in flight share the attribute
+ * (a later sequence landing first would make the earlier one fail its
+ * condition).  Lanes are reused lowest-first; an item gathers at most one
+ * attribute per process and lane that wrote to it.
  */
 
 #include <ngx_config.h>
 #include <ngx_core.h>
 #include <ngx_http.h>
 
+#include <openssl/rand.h>
+
 #include "ngx_http_usage_gate_ddb_internal.h"
 
 
+/* lanes per worker: the writer is 13 hex digits of id and 3 of lane */
+#define NGX_HTTP_USAGE_GATE_DDB_LANES       4096
+#define NGX_HTTP_USAGE_GATE_DDB_ID_LEN      (UG_DDB_WRITER_MAX - 3)
 
-ngx_int_t
-ngx_http_usage_gate_ddb_body(ngx_http_usage_gate_ddb_conf_t *dc,
-    ngx_pool_t *pool, u_char *owner, size_t len, int32_t month,
-    int64_t delta, int64_t limit, ngx_str_t *body, ngx_log_t *log)
+
+static void ngx_http_usage_gate_ddb_resolved(void *data, ngx_int_t rc,
+    long status, ngx_str_t *body, const char *error);
+static ngx_int_t ngx_http_usage_gate_ddb_post(
+    ngx_http_usage_gate_ddb_req_t *dr, const char *op, ngx_str_t *body,
+    ngx_http_usage_gate_curl_done_pt handler);
+static void ngx_http_usage_gate_ddb_refused(
+    ngx_http_usage_gate_ddb_req_t *dr);
+
+
+/* per worker */
+static u_char      ngx_http_usage_gate_ddb_id[NGX_HTTP_USAGE_GATE_DDB_ID_LEN];
+static uint64_t    ngx_http_usage_gate_ddb_seq;
+static ngx_uint_t  ngx_http_usage_gate_ddb_lanes_n;
+static ngx_uint_t  ngx_http_usage_gate_ddb_ready;
+static uint16_t    ngx_http_usage_gate_ddb_lanes[NGX_HTTP_USAGE_GATE_DDB_LANES];
+
+
+static void
+ngx_http_usage_gate_ddb_item(ngx_http_usage_gate_ddb_conf_t *dc,
+    u_char *owner, size_t len, int32_t month, ug_ddb_item_t *item)
 {
-    int            rc;
-    char           buf[UG_DDB_BODY_MAX];
-    size_t         n;
-    ug_ddb_item_t  item;
+    ngx_memzero(item, sizeof(ug_ddb_item_t));
 
-    ngx_memzero(&item, sizeof(ug_ddb_item_t));
-
-    item.table = (char *) dc->table.data;
-    item.table_len = dc->table.len;
-    item.owner = (char *) owner;
-    item.owner_len = len;
-    item.month = month;
+    item->table = (char *) dc->table.data;
+    item->table_len = dc->table.len;
+    item->owner = (char *) owner;
+    item->owner_len = len;
+    item->month = month;
 
     if (dc->ttl.len) {
-        item.ttl_attr = (char *) dc->ttl.data;
-        item.ttl_attr_len = dc->ttl.len;
-        item.ttl_at = ug_ddb_ttl_at(month, dc->ttl_keep);
+        item->ttl_attr = (char *) dc->ttl.data;
+        item->ttl_attr_len = dc->ttl.len;
+        item->ttl_at = ug_ddb_ttl_at(month, dc->ttl_keep);
     }
+}
 
-    rc = ug_ddb_build_add(buf, sizeof(buf), &n, &item, delta, limit);
 
-    if (rc != UG_DDB_BUILD_OK) {
-        ngx_log_error(NGX_LOG_ERR, log, 0,
-                      "usage_gate_dynamodb: cannot build a write for owner "
-                      "\"%*s\": %s", len, owner, ug_ddb_build_strerror(rc));
-        return NGX_ERROR;
-    }
-
+static ngx_int_t
+ngx_http_usage_gate_ddb_copy(ngx_pool_t *pool, char *buf, size_t n,
+    ngx_str_t *body, ngx_log_t *log)
+{
     if (pool == NULL) {
         /* the caller sends it at once; curl copies the bytes */
         body->data = ngx_alloc(n, log);
@@ -63,9 +85,199 @@ ngx_http_usage_gate_ddb_body(ngx_http_usage_gate_ddb_conf_t *dc,
 }
 
 
+ngx_int_t
+ngx_http_usage_gate_ddb_body(ngx_http_usage_gate_ddb_conf_t *dc,
+    ngx_pool_t *pool, u_char *owner, size_t len, int32_t month,
+    int64_t delta, int64_t limit, ngx_str_t *body, ngx_log_t *log)
+{
+    int            rc;
+    char           buf[UG_DDB_BODY_MAX];
+    size_t         n;
+    ug_ddb_item_t  item;
+
+    ngx_http_usage_gate_ddb_item(dc, owner, len, month, &item);
+
+    rc = ug_ddb_build_add(buf, sizeof(buf), &n, &item, delta, limit);
+
+    if (rc != UG_DDB_BUILD_OK) {
+        ngx_log_error(NGX_LOG_ERR, log, 0,
+                      "usage_gate_dynamodb: cannot build a write for owner "
+                      "\"%*s\": %s", len, owner, ug_ddb_build_strerror(rc));
+        return NGX_ERROR;
+    }
+
+    return ngx_http_usage_gate_ddb_copy(pool, buf, n, body, log);
+}
+
+
+/*
+ * Takes a lane and writes the writer's name for it (UG_DDB_WRITER_MAX hex
+ * digits and a NUL) into writer; makes the process's id the first time.
+ */
+ngx_int_t
+ngx_http_usage_gate_ddb_lane_take(ngx_uint_t *lane, char *writer,
+    ngx_log_t *log)
+{
+    u_char      raw[NGX_HTTP_USAGE_GATE_DDB_ID_LEN / 2 + 1];
+    ngx_uint_t  i;
+
+    if (!ngx_http_usage_gate_ddb_ready) {
+        /* random, not the pid: workers of other hosts, of an old binary
+         * and of past runs write to the same items */
+        if (RAND_bytes(raw, sizeof(raw)) != 1) {
+            ngx_log_error(NGX_LOG_ERR, log, 0,
+                          "usage_gate_dynamodb: no random bytes for the "
+                          "writer id");
+            return NGX_ERROR;
+        }
+
+        ngx_hex_dump(ngx_http_usage_gate_ddb_id, raw,
+                     NGX_HTTP_USAGE_GATE_DDB_ID_LEN / 2);
+        ngx_http_usage_gate_ddb_id[NGX_HTTP_USAGE_GATE_DDB_ID_LEN - 1] =
+            "0123456789abcdef"[raw[sizeof(raw) - 1] & 0xf];
+
+        /* a stack: lane 0 on top, so the lowest free lanes are reused */
+        for (i = 0; i < NGX_HTTP_USAGE_GATE_DDB_LANES; i++) {
+            ngx_http_usage_gate_ddb_lanes[i] =
+                (uint16_t) (NGX_HTTP_USAGE_GATE_DDB_LANES - 1 - i);
+        }
+
+        ngx_http_usage_gate_ddb_lanes_n = NGX_HTTP_USAGE_GATE_DDB_LANES;
+        ngx_http_usage_gate_ddb_ready = 1;
+    }
+
+    if (ngx_http_usage_gate_ddb_lanes_n == 0) {
+        ngx_log_error(NGX_LOG_ERR, log, 0,
+                      "usage_gate_dynamodb: %d writes in flight in this "
+                      "worker, no lane for another",
+                      NGX_HTTP_USAGE_GATE_DDB_LANES);
+        return NGX_ERROR;
+    }
+
+    *lane = ngx_http_usage_gate_ddb_lanes[--ngx_http_usage_gate_ddb_lanes_n];
+
+    ngx_memcpy(writer, ngx_http_usage_gate_ddb_id,
+               NGX_HTTP_USAGE_GATE_DDB_ID_LEN);
+    ngx_sprintf((u_char *) writer + NGX_HTTP_USAGE_GATE_DDB_ID_LEN,
+                "%03xi%Z", *lane);
+
+    return NGX_OK;
+}
+
+
+void
+ngx_http_usage_gate_ddb_lane_put(ngx_uint_t lane)
+{
+    ngx_http_usage_gate_ddb_lanes[ngx_http_usage_gate_ddb_lanes_n++] =
+        (uint16_t) lane;
+}
+
+
+uint64_t
+ngx_http_usage_gate_ddb_next_seq(void)
+{
+    return ++ngx_http_usage_gate_ddb_seq;
+}
+
+
+/*
+ * An UpdateItem ADD with the writer's sequence (item as ..._ddb_body), or
+ * with writer NULL the GetItem that reads the count and that sequence.
+ */
+ngx_int_t
+ngx_http_usage_gate_ddb_body_once(ngx_http_usage_gate_ddb_conf_t *dc,
+    ngx_pool_t *pool, u_char *owner, size_t len, int32_t month,
+    int64_t delta, int64_t limit, const char *writer, uint64_t seq,
+    ngx_uint_t get, ngx_str_t *body, ngx_log_t *log)
+{
+    int            rc;
+    char           buf[UG_DDB_BODY_MAX];
+    size_t         n;
+    ug_ddb_item_t  item;
+
+    ngx_http_usage_gate_ddb_item(dc, owner, len, month, &item);
+
+    item.writer = writer;
+    item.writer_len = UG_DDB_WRITER_MAX;
+    item.seq = seq;
+
+    rc = get ? ug_ddb_build_get(buf, sizeof(buf), &n, &item)
+             : ug_ddb_build_add(buf, sizeof(buf), &n, &item, delta, limit);
+
+    if (rc != UG_DDB_BUILD_OK) {
+        ngx_log_error(NGX_LOG_ERR, log, 0,
+                      "usage_gate_dynamodb: cannot build a %s for owner "
+                      "\"%*s\": %s", get ? "read" : "write", len, owner,
+                      ug_ddb_build_strerror(rc));
+        return NGX_ERROR;
+    }
+
+    return ngx_http_usage_gate_ddb_copy(pool, buf, n, body, log);
+}
+
+
+/* The write is over (answered, abandoned or never sent): its lane frees. */
+void
+ngx_http_usage_gate_ddb_release(ngx_http_usage_gate_ddb_req_t *dr)
+{
+    if (!dr->has_lane) {
+        return;
+    }
+
+    ngx_http_usage_gate_ddb_lane_put(dr->lane);
+    dr->has_lane = 0;
+}
+
+
+/* A request's write: a new sequence, retried as is until answered. */
+ngx_int_t
+ngx_http_usage_gate_ddb_req_body(ngx_http_usage_gate_ddb_req_t *dr,
+    int64_t delta)
+{
+    if (!dr->has_lane) {
+        if (ngx_http_usage_gate_ddb_lane_take(&dr->lane, dr->writer,
+                                              dr->r->connection->log)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        dr->has_lane = 1;
+    }
+
+    dr->seq = ngx_http_usage_gate_ddb_next_seq();
+
+    return ngx_http_usage_gate_ddb_body_once(dr->conf, dr->r->pool,
+                                             dr->owner.data, dr->owner.len,
+                                             dr->month, delta,
+                                             dr->limits.month, dr->writer,
+                                             dr->seq, 0, &dr->body,
+                                             dr->r->connection->log);
+}
+
+
 /* One attempt of a waiting request's write. */
 ngx_int_t
 ngx_http_usage_gate_ddb_send(ngx_http_usage_gate_ddb_req_t *dr)
+{
+    ngx_int_t  rc;
+
+    rc = ngx_http_usage_gate_ddb_post(dr, UG_DDB_OP_UPDATE, &dr->body,
+                                      ngx_http_usage_gate_ddb_answered);
+
+    if (rc == NGX_OK) {
+        (void) ngx_atomic_fetch_add(&((ngx_http_usage_gate_ddb_sh_t *)
+                                      dr->zone->sh->store)->writes, 1);
+    }
+
+    return rc;
+}
+
+
+static ngx_int_t
+ngx_http_usage_gate_ddb_post(ngx_http_usage_gate_ddb_req_t *dr,
+    const char *op, ngx_str_t *body,
+    ngx_http_usage_gate_curl_done_pt handler)
 {
     ngx_msec_int_t                   left;
     ug_ddb_result_t                  res;
@@ -91,7 +303,7 @@ ngx_http_usage_gate_ddb_send(ngx_http_usage_gate_ddb_req_t *dr)
         ngx_cpystrn((u_char *) res.type, (u_char *) "NoCredentials",
                     sizeof(res.type));
         res.cls = UG_DDB_FATAL;
-        ngx_http_usage_gate_ddb_error(dr->zone, &res, "UpdateItem",
+        ngx_http_usage_gate_ddb_error(dr->zone, &res, op,
                                       dr->r->connection->log);
         return NGX_DECLINED;
     }
@@ -105,18 +317,133 @@ ngx_http_usage_gate_ddb_send(ngx_http_usage_gate_ddb_req_t *dr)
     dr->attempts++;
 
     dr->curl = ngx_http_usage_gate_curl_post(dr->r->connection->log,
-                          dc->endpoint, UG_DDB_OP_UPDATE, &dr->body,
+                          dc->endpoint, op, body,
                           ngx_min(dc->connect_timeout, (ngx_msec_t) left),
-                          (ngx_msec_t) left, creds, dc->region,
-                          ngx_http_usage_gate_ddb_answered, dr);
+                          (ngx_msec_t) left, creds, dc->region, handler, dr);
 
     if (dr->curl == NULL) {
         return NGX_ERROR;
     }
 
-    (void) ngx_atomic_fetch_add(&dsh->writes, 1);
-
     return NGX_OK;
+}
+
+
+/*
+ * A retried write failed its condition: a consistent read of the count
+ * and of this writer's sequence tells whether an earlier try was applied.
+ */
+static ngx_int_t
+ngx_http_usage_gate_ddb_check(ngx_http_usage_gate_ddb_req_t *dr)
+{
+    ngx_str_t  body;
+
+    if (ngx_http_usage_gate_ddb_body_once(dr->conf, dr->r->pool,
+                                          dr->owner.data, dr->owner.len,
+                                          dr->month, 0, 0, dr->writer,
+                                          dr->seq, 1, &body,
+                                          dr->r->connection->log)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_usage_gate_ddb_post(dr, UG_DDB_OP_GET, &body,
+                                        ngx_http_usage_gate_ddb_resolved);
+}
+
+
+static void
+ngx_http_usage_gate_ddb_resolved(void *data, ngx_int_t rc, long status,
+    ngx_str_t *body, const char *error)
+{
+    ngx_http_usage_gate_ddb_req_t *dr = data;
+
+    uint32_t         delay;
+    ngx_msec_int_t   left;
+    ug_ddb_item_t    item;
+    ug_ddb_class_t   cls;
+    ug_ddb_result_t  res;
+
+    dr->curl = NULL;
+
+    ngx_memzero(&item, sizeof(ug_ddb_item_t));
+    item.writer = dr->writer;
+    item.writer_len = UG_DDB_WRITER_MAX;
+
+    if (rc == NGX_OK) {
+        cls = ug_ddb_parse_get_writer(status, (char *) body->data, body->len,
+                                      &item, &res);
+
+    } else {
+        cls = ug_ddb_parse_error(0, (char *) body->data, body->len, error,
+                                 &res);
+    }
+
+    if (cls == UG_DDB_OK) {
+        if (res.has_seq && res.seq >= dr->seq) {
+            /* an earlier try was applied; its answer was lost */
+            ngx_http_usage_gate_ddb_settle(dr, NGX_HTTP_USAGE_GATE_DDB_OK,
+                                           res.count);
+
+        } else {
+            /* none was: the condition that failed is the limit's */
+            ngx_http_usage_gate_ddb_refused(dr);
+
+            if (dr->curl != NULL) {
+                return;
+            }
+        }
+
+        ngx_http_usage_gate_ddb_wake(dr);
+        return;
+    }
+
+    ngx_http_usage_gate_ddb_error(dr->zone, &res, "GetItem",
+                                  dr->r->connection->log);
+
+    if (ug_ddb_should_retry(cls, dr->attempts)) {
+        /* the write again, as is: it fails its condition again if it was
+         * applied, and the read follows */
+        delay = ug_ddb_backoff_ms(dr->attempts, (uint32_t) ngx_random());
+        left = (ngx_msec_int_t) (dr->deadline - ngx_current_msec);
+
+        if (left > (ngx_msec_int_t) delay) {
+            ngx_add_timer(&dr->retry, (ngx_msec_t) delay + 1);
+            return;
+        }
+    }
+
+    ngx_http_usage_gate_ddb_settle(dr, NGX_HTTP_USAGE_GATE_DDB_FAILED, 0);
+    ngx_http_usage_gate_ddb_wake(dr);
+}
+
+
+/*
+ * The table refused the write (no earlier try of it was applied): a claim
+ * is dropped and the request alone tried, or the owner is at its limit.
+ * Leaves dr->curl set when another write is on its way.
+ */
+static void
+ngx_http_usage_gate_ddb_refused(ngx_http_usage_gate_ddb_req_t *dr)
+{
+    if (dr->extra) {
+        /* no room for the claim: this request alone may still fit */
+        ngx_http_usage_gate_ddb_unclaim(dr, 1);
+
+        if (ngx_http_usage_gate_ddb_req_body(dr,
+                                             (int64_t) (dr->cost + dr->taken))
+            == NGX_OK
+            && ngx_http_usage_gate_ddb_send(dr) == NGX_OK)
+        {
+            return;
+        }
+
+        ngx_http_usage_gate_ddb_settle(dr, NGX_HTTP_USAGE_GATE_DDB_FAILED, 0);
+        return;
+    }
+
+    ngx_http_usage_gate_ddb_settle(dr, NGX_HTTP_USAGE_GATE_DDB_QUOTA, 0);
 }
 
 
@@ -161,31 +488,19 @@ ngx_http_usage_gate_ddb_answered(void *data, ngx_int_t rc, long status,
     case UG_DDB_CONDITIONAL_FAILED:
         dsh->down_until = 0;
 
-        if (dr->extra) {
-            /* no room for the claim: this request alone may still fit */
-            ngx_http_usage_gate_ddb_unclaim(dr, 1);
-
-            if (ngx_http_usage_gate_ddb_body(dr->conf, dr->r->pool,
-                                             dr->owner.data, dr->owner.len,
-                                             dr->month,
-                                             (int64_t) (dr->cost + dr->taken),
-                                             dr->limits.month, &dr->body,
-                                             dr->r->connection->log)
-                == NGX_OK
-                && ngx_http_usage_gate_ddb_send(dr) == NGX_OK)
-            {
-                return;
-            }
-
-            ngx_http_usage_gate_ddb_settle(dr,
-                                           NGX_HTTP_USAGE_GATE_DDB_FAILED, 0);
-            break;
+        /* maybe an earlier try of this write was applied: ours after a
+         * lost answer, or libcurl's own resend when a reused connection
+         * dies before the answer, which no retry count of ours sees */
+        if (ngx_http_usage_gate_ddb_check(dr) == NGX_OK) {
+            return;
         }
 
-        ngx_http_usage_gate_ddb_settle(dr, NGX_HTTP_USAGE_GATE_DDB_QUOTA, 0);
+        ngx_http_usage_gate_ddb_settle(dr, NGX_HTTP_USAGE_GATE_DDB_FAILED, 0);
         break;
 
     case UG_DDB_RETRYABLE:
+        /* sent, perhaps applied, answer lost: the retry keeps the
+         * sequence, and a refusal of it is checked */
         ngx_http_usage_gate_ddb_error(dr->zone, &res, "UpdateItem",
                                       dr->r->connection->log);
 

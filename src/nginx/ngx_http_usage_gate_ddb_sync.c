@@ -791,6 +791,7 @@ ngx_http_usage_gate_ddb_cancel(ngx_log_t *log)
         a = ngx_queue_data(q, ngx_http_usage_gate_ddb_admin_t, queue);
         ngx_queue_remove(q);
         ngx_http_usage_gate_curl_cancel(a->curl);
+        a->curl = NULL;
 
         if (a->extra && a->zone->sh) {
             /* a claim cut short: the owner may claim again */
@@ -809,7 +810,7 @@ ngx_http_usage_gate_ddb_cancel(ngx_log_t *log)
             ngx_shmtx_unlock(&zone->shpool->mutex);
         }
 
-        ngx_free(a);
+        ngx_http_usage_gate_ddb_admin_free(a);
     }
 
     if (ngx_http_usage_gate_ddb_aws && ngx_http_usage_gate_ddb_aws->req) {

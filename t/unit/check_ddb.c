@@ -271,6 +271,138 @@ START_TEST(owner_is_escaped)
 END_TEST
 
 
+START_TEST(add_with_writer)
+{
+    ug_ddb_item_t   it;
+    json_t         *j;
+
+    item_init(&it, "user_1");
+    it.writer = "0123456789abcdef";
+    it.writer_len = 16;
+    it.seq = 42;
+
+    /* the ceiling and the writer's sequence, both */
+    ck_assert_int_eq(ug_ddb_build_add(body, sizeof(body), &body_len, &it,
+                                      3, 20), UG_DDB_BUILD_OK);
+    j = load_body();
+    check_key(j, "user_1");
+    ck_assert_str_eq(str_at(j, "UpdateExpression"), "ADD #c :n SET #w = :s");
+    ck_assert_str_eq(str_at(j, "ConditionExpression"),
+                     "(attribute_not_exists(#c) OR #c <= :max) AND "
+                     "(attribute_not_exists(#w) OR #w < :s)");
+    ck_assert_str_eq(str_at(j, "ExpressionAttributeNames.#w"),
+                     "w_0123456789abcdef");
+    ck_assert_str_eq(str_at(j, "ExpressionAttributeValues.:s.N"), "42");
+    ck_assert_str_eq(str_at(j, "ExpressionAttributeValues.:max.N"), "17");
+    json_decref(j);
+
+    /* no limit: the writer's condition alone */
+    ck_assert_int_eq(ug_ddb_build_add(body, sizeof(body), &body_len, &it,
+                                      3, -1), UG_DDB_BUILD_OK);
+    j = load_body();
+    ck_assert_str_eq(str_at(j, "ConditionExpression"),
+                     "(attribute_not_exists(#w) OR #w < :s)");
+    json_decref(j);
+
+    /* a give-back keeps its floor */
+    ck_assert_int_eq(ug_ddb_build_add(body, sizeof(body), &body_len, &it,
+                                      -2, 20), UG_DDB_BUILD_OK);
+    j = load_body();
+    ck_assert_str_eq(str_at(j, "ConditionExpression"),
+                     "(#c >= :min) AND (attribute_not_exists(#w) OR #w < :s)");
+    json_decref(j);
+
+    /* with a TTL: one SET clause for both paths */
+    it.ttl_attr = "expires_at";
+    it.ttl_attr_len = strlen(it.ttl_attr);
+    it.ttl_at = 1767225600;
+    ck_assert_int_eq(ug_ddb_build_add(body, sizeof(body), &body_len, &it,
+                                      1, 20), UG_DDB_BUILD_OK);
+    j = load_body();
+    ck_assert_str_eq(str_at(j, "UpdateExpression"),
+                     "ADD #c :n SET #t = :t, #w = :s");
+    json_decref(j);
+
+    /* writers that are not short lowercase hex, and sequence 0 */
+    it.writer = "0123456789ABCDEF";
+    ck_assert_int_eq(ug_ddb_build_add(body, sizeof(body), &body_len, &it,
+                                      1, 20), UG_DDB_BUILD_INVALID);
+    it.writer = "0123456789abcdef0";
+    it.writer_len = 17;
+    ck_assert_int_eq(ug_ddb_build_add(body, sizeof(body), &body_len, &it,
+                                      1, 20), UG_DDB_BUILD_INVALID);
+    it.writer = "ab";
+    it.writer_len = 0;
+    ck_assert_int_eq(ug_ddb_build_add(body, sizeof(body), &body_len, &it,
+                                      1, 20), UG_DDB_BUILD_INVALID);
+    it.writer_len = 2;
+    it.seq = 0;
+    ck_assert_int_eq(ug_ddb_build_add(body, sizeof(body), &body_len, &it,
+                                      1, 20), UG_DDB_BUILD_INVALID);
+}
+END_TEST
+
+
+START_TEST(get_with_writer)
+{
+    ug_ddb_item_t    it;
+    ug_ddb_result_t  r;
+    json_t          *j;
+    const char      *text;
+
+    item_init(&it, "user_1");
+    it.writer = "beef";
+    it.writer_len = 4;
+    it.seq = 7;
+
+    ck_assert_int_eq(ug_ddb_build_get(body, sizeof(body), &body_len, &it),
+                     UG_DDB_BUILD_OK);
+    j = load_body();
+    ck_assert_str_eq(str_at(j, "ProjectionExpression"), "#c, #w");
+    ck_assert_str_eq(str_at(j, "ExpressionAttributeNames.#w"), "w_beef");
+    ck_assert(json_is_true(json_object_get(j, "ConsistentRead")));
+    json_decref(j);
+
+    text = "{\"Item\":{\"count\":{\"N\":\"12\"},\"w_beef\":{\"N\":\"7\"}}}";
+    ck_assert_int_eq(ug_ddb_parse_get_writer(200, text, strlen(text), &it,
+                                             &r), UG_DDB_OK);
+    ck_assert_uint_eq(r.count, 12);
+    ck_assert_uint_eq(r.seq, 7);
+    ck_assert(r.has_seq);
+
+    /* another writer's attribute is not ours */
+    text = "{\"Item\":{\"count\":{\"N\":\"12\"},\"w_bee\":{\"N\":\"9\"}}}";
+    ck_assert_int_eq(ug_ddb_parse_get_writer(200, text, strlen(text), &it,
+                                             &r), UG_DDB_OK);
+    ck_assert(!r.has_seq);
+    ck_assert_uint_eq(r.seq, 0);
+
+    /* no item at all */
+    ck_assert_int_eq(ug_ddb_parse_get_writer(200, "{}", 2, &it, &r),
+                     UG_DDB_OK);
+    ck_assert(!r.found);
+    ck_assert(!r.has_seq);
+
+    /* a sequence that is not a count */
+    text = "{\"Item\":{\"count\":{\"N\":\"1\"},\"w_beef\":{\"N\":\"-7\"}}}";
+    ck_assert_int_eq(ug_ddb_parse_get_writer(200, text, strlen(text), &it,
+                                             &r), UG_DDB_FATAL);
+    text = "{\"Item\":{\"count\":{\"N\":\"1\"},\"w_beef\":{\"S\":\"7\"}}}";
+    ck_assert_int_eq(ug_ddb_parse_get_writer(200, text, strlen(text), &it,
+                                             &r), UG_DDB_FATAL);
+
+    /* errors classify as for any call */
+    text = "{\"__type\":\"x#ThrottlingException\"}";
+    ck_assert_int_eq(ug_ddb_parse_get_writer(400, text, strlen(text), &it,
+                                             &r), UG_DDB_RETRYABLE);
+
+    it.writer = NULL;
+    ck_assert_int_eq(ug_ddb_parse_get_writer(200, "{}", 2, &it, &r),
+                     UG_DDB_FATAL);
+}
+END_TEST
+
+
 START_TEST(owner_with_nul_byte)
 {
     ug_ddb_item_t  it;
@@ -967,6 +1099,8 @@ ddb_suite(void)
     tcase_add_test(tc, bad_items);
     tcase_add_test(tc, output_is_bounded);
     tcase_add_test(tc, get_body);
+    tcase_add_test(tc, add_with_writer);
+    tcase_add_test(tc, get_with_writer);
     tcase_add_test(tc, set_body);
     tcase_add_test(tc, ttl_attribute);
     tcase_add_test(tc, names_and_regions);

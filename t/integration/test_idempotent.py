@@ -1,0 +1,159 @@
+"""Writes whose answer is lost are applied at most once.
+
+A small HTTP proxy on loopback stands between nginx and dynalite: it
+forwards every request, but for every 5th UpdateItem it lets dynalite
+apply the write and then resets the client's connection instead of
+returning the answer.  nginx cannot tell that from a write that never
+arrived and retries; the table must still count each allowed request
+exactly once.
+"""
+
+import http.client
+import socket
+import threading
+
+from test_dynamodb import CREDS, DynamoDBCase, Load, ddb_http
+
+RESET_EVERY = 5
+
+
+class ApplyThenReset:
+    """127.0.0.1:<own port> in front of dynalite: one upstream request per
+    client request; every RESET_EVERY-th UpdateItem is answered with a
+    connection reset after dynalite has applied it."""
+
+    def __init__(self, upstream: int):
+        self.upstream = upstream
+        self.lock = threading.Lock()
+        self.updates = 0
+        self.resets = 0
+        self.gets = 0
+        self.lsock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.lsock.bind(("127.0.0.1", 0))
+        self.lsock.listen(128)
+        self.lsock.settimeout(0.2)
+        self.port = self.lsock.getsockname()[1]
+        self.closing = threading.Event()
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.port}/"
+
+    def start(self):
+        self.thread.start()
+        return self
+
+    def close(self):
+        self.closing.set()
+        self.thread.join(2)
+        self.lsock.close()
+
+    def _accept(self):
+        while not self.closing.is_set():
+            try:
+                c, _ = self.lsock.accept()
+            except OSError:
+                continue
+            threading.Thread(target=self._serve, args=(c,),
+                             daemon=True).start()
+
+    @staticmethod
+    def _read_request(f):
+        line = f.readline()
+        if not line:
+            return None
+        method, path, _ = line.decode("latin-1").split(" ", 2)
+        headers = []
+        length = 0
+        while True:
+            h = f.readline()
+            if h in (b"\r\n", b"\n", b""):
+                break
+            name, value = h.decode("latin-1").split(":", 1)
+            headers.append((name.strip(), value.strip()))
+            if name.strip().lower() == "content-length":
+                length = int(value)
+        body = f.read(length) if length else b""
+        return method, path, headers, body
+
+    def _serve(self, c):
+        f = c.makefile("rb")
+        try:
+            while True:
+                req = self._read_request(f)
+                if req is None:
+                    break
+                method, path, headers, body = req
+                target = dict((k.lower(), v) for k, v in headers).get(
+                    "x-amz-target", "")
+                up = http.client.HTTPConnection("127.0.0.1", self.upstream,
+                                                timeout=10)
+                up.request(method, path, body,
+                           {k: v for k, v in headers
+                            if k.lower() not in ("host", "connection")})
+                resp = up.getresponse()
+                data = resp.read()
+                up.close()
+                reset = False
+                with self.lock:
+                    if target.endswith(".UpdateItem"):
+                        self.updates += 1
+                        if self.updates % RESET_EVERY == 0:
+                            self.resets += 1
+                            reset = True
+                    elif target.endswith(".GetItem"):
+                        self.gets += 1
+                if reset:
+                    # applied by dynalite; the answer is lost
+                    c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                                 b"\x01\x00\x00\x00\x00\x00\x00\x00")
+                    break
+                out = [f"HTTP/1.1 {resp.status} {resp.reason}\r\n"]
+                for k, v in resp.getheaders():
+                    if k.lower() not in ("transfer-encoding",
+                                         "content-length", "connection"):
+                        out.append(f"{k}: {v}\r\n")
+                out.append(f"Content-Length: {len(data)}\r\n\r\n")
+                c.sendall("".join(out).encode("latin-1") + data)
+        except (OSError, ValueError):
+            pass
+        finally:
+            f.close()
+            c.close()
+
+
+class LostAnswers(DynamoDBCase):
+
+    def proxied_gate(self, params: str, month: str):
+        proxy = ApplyThenReset(self.ddb.port).start()
+        self.addCleanup(proxy.close)
+        conf = ddb_http(self.ddb, params, month).replace(
+            self.ddb.endpoint, proxy.endpoint)
+        self.nginx(conf, main=CREDS)
+        return proxy
+
+    def test_strict_counts_each_allowed_request_once(self):
+        proxy = self.proxied_gate("mode=strict timeout=5s", "200")
+        owner = self.owner("strict-reset")
+        load = Load(self.port, owner, conns=4, max_each=25).start().join()
+        self.assertEqual(load.errors, [])
+        self.assertEqual(load.status, {200: 100})
+        # the faults happened: answers were lost and retries resolved
+        self.assertGreaterEqual(proxy.resets, 15, proxy.updates)
+        # a retry of an applied write is refused, and a read resolves it
+        self.assertGreater(proxy.gets, 0)
+        self.assertTable(owner, load.ok())
+
+    def test_auto_counts_each_allowed_request_once(self):
+        proxy = self.proxied_gate("mode=auto sync=1s timeout=5s", "150")
+        owner = self.owner("auto-reset")
+        load = Load(self.port, owner, conns=8, stop_after=3,
+                    max_each=60).start().join()
+        self.assertEqual(load.errors, [])
+        self.assertEqual(set(load.status) - {200, 402}, set(), load.status)
+        # never refused below the limit: 402 only once 150 were allowed
+        self.assertEqual(load.ok(), 150, load.status)
+        self.assertGreaterEqual(proxy.resets, 5, proxy.updates)
+        self.assertTable(owner, load.ok())

@@ -395,24 +395,13 @@ ngx_http_usage_gate_ddb_claim_checked(void *data, ngx_int_t rc, long status,
 {
     ngx_http_usage_gate_ddb_admin_t *a = data;
 
-    ug_ddb_item_t    item;
     ug_ddb_class_t   cls;
     ug_ddb_result_t  res;
 
     a->curl = NULL;
 
-    ngx_memzero(&item, sizeof(ug_ddb_item_t));
-    item.writer = a->writer;
-    item.writer_len = UG_DDB_WRITER_MAX;
-
-    if (rc == NGX_OK) {
-        cls = ug_ddb_parse_get_writer(status, (char *) body->data, body->len,
-                                      &item, &res);
-
-    } else {
-        cls = ug_ddb_parse_error(0, (char *) body->data, body->len, error,
-                                 &res);
-    }
+    cls = ngx_http_usage_gate_ddb_parse_check(a->writer, rc, status, body,
+                                              error, &res);
 
     if (cls == UG_DDB_OK && !(res.has_seq && res.seq >= a->seq)) {
         /* not applied: the limit refused it */

@@ -350,6 +350,9 @@ void ngx_http_usage_gate_ddb_lost(ngx_http_usage_gate_zone_t *zone,
     u_char *owner, size_t len, int64_t units, ngx_log_t *log);
 ug_ddb_class_t ngx_http_usage_gate_ddb_parse(ngx_int_t rc,
     long status, ngx_str_t *body, const char *error, ug_ddb_result_t *res);
+ug_ddb_class_t ngx_http_usage_gate_ddb_parse_check(const char *writer,
+    ngx_int_t rc, long status, ngx_str_t *body, const char *error,
+    ug_ddb_result_t *res);
 void ngx_http_usage_gate_ddb_error(ngx_http_usage_gate_zone_t *zone,
     ug_ddb_result_t *res, const char *what, ngx_log_t *log);
 

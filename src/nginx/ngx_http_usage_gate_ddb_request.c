@@ -361,24 +361,13 @@ ngx_http_usage_gate_ddb_resolved(void *data, ngx_int_t rc, long status,
 
     uint32_t         delay;
     ngx_msec_int_t   left;
-    ug_ddb_item_t    item;
     ug_ddb_class_t   cls;
     ug_ddb_result_t  res;
 
     dr->curl = NULL;
 
-    ngx_memzero(&item, sizeof(ug_ddb_item_t));
-    item.writer = dr->writer;
-    item.writer_len = UG_DDB_WRITER_MAX;
-
-    if (rc == NGX_OK) {
-        cls = ug_ddb_parse_get_writer(status, (char *) body->data, body->len,
-                                      &item, &res);
-
-    } else {
-        cls = ug_ddb_parse_error(0, (char *) body->data, body->len, error,
-                                 &res);
-    }
+    cls = ngx_http_usage_gate_ddb_parse_check(dr->writer, rc, status, body,
+                                              error, &res);
 
     if (cls == UG_DDB_OK) {
         if (res.has_seq && res.seq >= dr->seq) {
@@ -457,6 +446,30 @@ ngx_http_usage_gate_ddb_parse(ngx_int_t rc, long status, ngx_str_t *body,
     }
 
     return ug_ddb_parse_error(0, (char *) body->data, body->len, error, res);
+}
+
+
+/*
+ * The answer to the consistent read that settles a refused write: did
+ * this writer's sequence land in the item?  res->seq tells.
+ */
+ug_ddb_class_t
+ngx_http_usage_gate_ddb_parse_check(const char *writer, ngx_int_t rc,
+    long status, ngx_str_t *body, const char *error, ug_ddb_result_t *res)
+{
+    ug_ddb_item_t  item;
+
+    if (rc != NGX_OK) {
+        return ug_ddb_parse_error(0, (char *) body->data, body->len, error,
+                                  res);
+    }
+
+    ngx_memzero(&item, sizeof(ug_ddb_item_t));
+    item.writer = writer;
+    item.writer_len = UG_DDB_WRITER_MAX;
+
+    return ug_ddb_parse_get_writer(status, (char *) body->data, body->len,
+                                   &item, res);
 }
 
 

@@ -138,6 +138,18 @@ def wait_for(pred, timeout: float, interval: float = 0.05, what: str = ""):
         time.sleep(interval)
 
 
+def _euid(pid: int) -> Optional[int]:
+    """A process's effective uid, or None once it has gone."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for ln in f:
+                if ln.startswith("Uid:"):
+                    return int(ln.split()[2])
+    except (OSError, IndexError, ValueError):
+        pass
+    return None
+
+
 def port_open(port: int, host: str = "127.0.0.1") -> bool:
     try:
         with socket.create_connection((host, port), timeout=0.5):
@@ -424,9 +436,15 @@ class Nginx:
         http = self.http if http is None else http
         main = self.main if main is None else main
         d = self.dir
+        # nginx hands a new binary (USR2) only the variables named by
+        # `env`: the preloads must reach it as they reached the first one
         env_lines = ""
         if self.faketime:
-            env_lines = "env FAKETIME;\nenv LD_PRELOAD;\nenv FAKETIME_NO_CACHE;\n"
+            env_lines = "env FAKETIME;\nenv FAKETIME_NO_CACHE;\n"
+        if self.faketime or ASAN:
+            env_lines += "env LD_PRELOAD;\n"
+        if ASAN:
+            env_lines += "env ASAN_OPTIONS;\n"
         user_line = (f"user {WORKER_USER} {WORKER_GROUP};\n"
                      if os.geteuid() == 0 else "")
         text = (
@@ -529,18 +547,19 @@ class Nginx:
 
     def _check_worker_users(self):
         """Workers never run as root: a test that passes only with root
-        workers would hide what a deployment meets."""
-        for w in self.workers_now():
-            try:
-                with open(f"/proc/{w}/status") as f:
-                    uid = [ln.split()[2] for ln in f
-                           if ln.startswith("Uid:")][0]
-            except (OSError, IndexError):
-                continue
-            if uid == "0":
-                raise AssertionError(f"nginx worker {w} runs as root; "
+        workers would hide what a deployment meets.  A worker forked a
+        moment ago is still root until nginx switches it to its user, so
+        only a worker that stays root for two seconds fails."""
+        deadline = time.monotonic() + 2.0
+        while True:
+            root = [w for w in self.workers_now() if _euid(w) == 0]
+            if not root:
+                return
+            if time.monotonic() > deadline:
+                raise AssertionError(f"nginx worker {root[0]} runs as root; "
                                      f"the tests run workers as "
                                      f"{WORKER_USER}")
+            time.sleep(0.05)
 
     def listen_ports(self) -> List[int]:
         """The loopback ports the config listens on."""

@@ -24,8 +24,9 @@
 
 
 typedef struct {
-    int32_t            cycle;       /* the decision's cycle id */
-    uint64_t           units;       /* in: to give back; out: given */
+    ngx_http_usage_gate_zone_t  *zone;
+    int32_t                      cycle;   /* the decision's cycle id */
+    uint64_t                     units;   /* in: to give back; out: given */
 } ngx_http_usage_gate_refund_t;
 
 
@@ -152,64 +153,12 @@ ngx_http_usage_gate_billing_merge(ngx_conf_t *cf,
     ngx_http_usage_gate_loc_conf_t *conf,
     ngx_http_usage_gate_loc_conf_t *prev)
 {
-    ngx_uint_t                        i;
-    const char                       *what;
-    ngx_http_usage_gate_zone_t       *zone;
-    ngx_http_usage_gate_main_conf_t  *mcf;
-
+    /* a zone with a shared store (DynamoDB) keeps the same terms: the
+     * cycle's start month is the item's key, the hard limit the
+     * conditional write's ceiling, and a refund goes to the table as a
+     * negative delta (ngx_http_usage_gate_ddb_refund) */
     ngx_conf_merge_value(conf->refund, prev->refund, 0);
     ngx_conf_merge_ptr_value(conf->cycle_anchor, prev->cycle_anchor, NULL);
-
-    if (conf->shm_zone == NULL || conf->endpoint) {
-        return NGX_CONF_OK;
-    }
-
-    zone = conf->shm_zone->data;
-
-    if (zone->store == NULL) {
-        return NGX_CONF_OK;
-    }
-
-    /*
-     * A shared store decides the month in its own table, which knows
-     * neither refunds, nor overage bands, nor anchored cycles yet:
-     * better refused here than billed differently from what is
-     * configured.
-     */
-    what = NULL;
-
-    if (conf->refund) {
-        what = "usage_gate_refund";
-
-    } else if (conf->cycle_anchor) {
-        what = "usage_gate_cycle_anchor";
-
-    } else {
-        mcf = ngx_http_conf_get_module_main_conf(cf,
-                                                 ngx_http_usage_gate_module);
-
-        for (i = 0; i < mcf->plans.n; i++) {
-            if (mcf->plans.plans[i].overage != 0
-                && (conf->plans_mask == 0 || (conf->plans_mask & (1u << i))))
-            {
-                what = "a plan with overage=";
-                break;
-            }
-        }
-    }
-
-    if (what) {
-        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
-                      "%s is not supported yet with usage_gate_%V: zone "
-                      "\"%V\" (usage_gate in %s:%ui) keeps its counts "
-                      "there; gate those locations with a zone that has "
-                      "no usage_gate_%V (for overage, or leave the plans "
-                      "out with plans=)", what, &zone->store->name,
-                      &zone->name,
-                      conf->gate_file ? conf->gate_file : (u_char *) "-",
-                      conf->gate_line, &zone->store->name);
-        return NGX_CONF_ERROR;
-    }
 
     return NGX_CONF_OK;
 }
@@ -339,6 +288,7 @@ ngx_http_usage_gate_log_handler(ngx_http_request_t *r)
     slot = ngx_http_usage_gate_slot(zone, ctx->plan);
 
     if (ctx->refund && ngx_http_usage_gate_failed(r)) {
+        refund.zone = zone;
         refund.cycle = ctx->d.cycle.id;
         refund.units = ctx->cost;
 
@@ -444,6 +394,8 @@ ngx_http_usage_gate_refund_fn(ug_counter_t *c, void *data)
 {
     ngx_http_usage_gate_refund_t *rf = data;
 
+    ngx_http_usage_gate_node_t  *un;
+
     if (c->month != rf->cycle) {
         /* the cycle has ended since: its count is closed */
         rf->units = 0;
@@ -452,6 +404,16 @@ ngx_http_usage_gate_refund_fn(ug_counter_t *c, void *data)
 
     if (rf->units > c->month_used) {
         rf->units = c->month_used;
+    }
+
+    if (rf->zone->store) {
+        /* the store gives the units back too, or neither does */
+        un = (ngx_http_usage_gate_node_t *)
+                 ((u_char *) c - offsetof(ngx_http_usage_gate_node_t,
+                                          counter));
+
+        rf->units = rf->zone->store->refund(rf->zone, un, rf->cycle,
+                                            rf->units);
     }
 
     c->month_used -= rf->units;

@@ -178,13 +178,16 @@ typedef struct {
     ngx_str_t                        body;
     ngx_str_t                        owner;
     ug_limits_t                      limits;
+    ug_terms_t                       terms;        /* overage, anchor */
+    int64_t                          hard;         /* the write's ceiling */
     ug_decision_t                   *d;
     ngx_msec_t                       deadline;
     ngx_uint_t                       attempts;
     uint64_t                         cost;
     uint64_t                         taken;        /* pending carried */
     uint64_t                         extra;        /* units claimed */
-    int32_t                          month;
+    int32_t                          month;        /* the item's key */
+    int32_t                          cycle;        /* the counter's */
     ngx_uint_t                       state;
     ngx_int_t                        rc;           /* for the handler */
     ngx_uint_t                       lane;         /* writer lane held */
@@ -280,6 +283,9 @@ void ngx_http_usage_gate_ddb_record(ngx_http_usage_gate_zone_t *zone,
     ngx_http_usage_gate_node_t *un, ngx_http_usage_gate_record_t *rec);
 void ngx_http_usage_gate_ddb_restore(ngx_http_usage_gate_zone_t *zone,
     ngx_http_usage_gate_record_t *rec);
+uint64_t ngx_http_usage_gate_ddb_refund(ngx_http_usage_gate_zone_t *zone,
+    ngx_http_usage_gate_node_t *un, int32_t cycle, uint64_t units);
+int32_t ngx_http_usage_gate_ddb_month(int32_t cycle);
 
 /* ngx_http_usage_gate_ddb_decide.c */
 ngx_int_t ngx_http_usage_gate_ddb_decide(ngx_http_request_t *r,

@@ -8,10 +8,15 @@
  * written), the units this node has claimed in the table ahead of use
  * (claimed, auto mode), and whether the table said the owner is at its
  * limit.  The zone's month_used of such an owner is base - claimed +
- * pending: the node's best view of the fleet-wide usage.
+ * pending: the node's best view of the fleet-wide usage.  The state's
+ * month is the table's `month` key: the month the owner's billing cycle
+ * starts in (ngx_http_usage_gate_ddb_month), the counter's own for
+ * calendar months.  A refund goes through the same arithmetic: back to
+ * the claim, or pending down (below zero: a negative ADD at the sync).
  *
- * Modes, for plans with a monthly limit (plans without one always decide
- * in the zone and sync later):
+ * Modes, for plans with a monthly limit, whose ceiling is the included
+ * month plus the overage band (plans without one, or with an unlimited
+ * band, always decide in the zone and sync later):
  *
  *   strict  every allowed request is one conditional UpdateItem (ADD cost
  *           with the limit as ceiling); the request waits for it,

@@ -266,7 +266,7 @@ static ngx_int_t
 ngx_http_usage_gate_log_handler(ngx_http_request_t *r)
 {
     uint32_t                          bits;
-    uint64_t                          over;
+    uint64_t                          over, before;
     ngx_uint_t                        i, slot;
     const ug_thresholds_t            *th;
     ngx_http_usage_gate_ctx_t        *ctx;
@@ -323,16 +323,25 @@ ngx_http_usage_gate_log_handler(ngx_http_request_t *r)
         return NGX_OK;
     }
 
-    /* the thresholds this call crossed; the marks under the lock make
+    /*
+     * The thresholds this call crossed; the marks under the lock make
      * sure each goes once per cycle, whichever worker crosses it (again,
-     * after a refund).  Counting from the call's own units rather than
-     * from zero keeps a restart, which loads counts but not marks, from
-     * sending again what was sent before it. */
-    claim.crossed = ug_thresholds_crossed(th,
-                                          ctx->d.month_used
-                                          - ngx_min(ctx->cost,
-                                                    ctx->d.month_used),
-                                          ctx->d.month_used,
+     * after a refund; the state file keeps them across a restart).
+     * Counting from the call's own units rather than from zero keeps a
+     * restart without a state file from sending what lies below.  With
+     * a shared store, the count also moves between two calls of this
+     * node (a sync's answer adds what the other nodes used, a refund
+     * written later takes a unit back), so a threshold can be passed
+     * without any call of this node crossing it: every threshold reached
+     * and not yet marked here is due.
+     */
+    before = ctx->d.month_used - ngx_min(ctx->cost, ctx->d.month_used);
+
+    if (zone->store) {
+        before = 0;
+    }
+
+    claim.crossed = ug_thresholds_crossed(th, before, ctx->d.month_used,
                                           ctx->limits.month);
     if (claim.crossed == 0) {
         return NGX_OK;

@@ -21,6 +21,7 @@ HTTP = """
     usage_gate_plan  open     month=3   overage=unlimited  minute=off;
     usage_gate_plan  small    month=4   minute=off;
     usage_gate_plan  two      month=2   minute=off;
+    usage_gate_plan  eight    month=8   minute=off;
     usage_gate_default_plan  free;
     usage_gate_identity  header;
     usage_gate_trusted_proxies  127.0.0.1;
@@ -76,8 +77,8 @@ class BillingOnDynamoDB:
         cls.hook.stop()
         super().tearDownClass()
 
-    def start(self):
-        ng = self.nginx(HTTP, main=CREDS,
+    def start(self, http=HTTP):
+        ng = self.nginx(http, main=CREDS,
                         vars={"echo": self.echo.addr,
                               "hook": self.hook.addr,
                               "endpoint": self.ddb.endpoint,
@@ -172,6 +173,30 @@ class BillingOnDynamoDB:
             self.assertEqual(b["owner"], o)
             self.assertEqual(b["limit"], 4)
         self.assertTable(o, 4)
+
+    def test_a_threshold_passed_between_calls_is_still_sent(self):
+        # two nodes share the table; each one's count also moves with
+        # what the other used (a sync's answer), so neither may see one
+        # of its own calls cross 50 %: it is sent all the same, once by
+        # each node at most
+        self.start()
+        self.start(HTTP.replace("{{port}}", "{{port2}}"))
+        o = self.owner("fleet")
+        u = [("X-User-Id", o), ("X-Plan", "eight")]
+        for port in (self.port, self.port, self.port2, self.port2):
+            self.assertEqual(ask(port, u, path="/ok/x").status, 200)
+        time.sleep(1)
+        for port in (self.port2, self.port):
+            self.assertEqual(ask(port, u, path="/ok/x").status, 200)
+        wait_for(lambda: self.hook.requests, 15, what="a webhook")
+        time.sleep(2)
+        got = [json.loads(d.body) for d in self.hook.requests]
+        self.assertEqual({b["threshold"] for b in got}, {50}, got)
+        self.assertLessEqual(len(got), 2, got)
+        for b in got:
+            self.assertEqual(b["owner"], o)
+            self.assertGreaterEqual(b["used"], 4)
+            self.assertEqual(b["limit"], 8)
 
 
 class Strict(BillingOnDynamoDB, DynamoDBCase):

@@ -272,6 +272,40 @@ ug_claim_admin(ug_claim_t *c, int32_t month, uint64_t month_used, int set,
 }
 
 
+uint64_t
+ug_claim_refund(ug_claim_t *c, int32_t month, uint64_t units,
+    int64_t *backlog, int *queue)
+{
+    int64_t  unwritten;
+
+    *queue = 0;
+
+    if (units == 0 || month == 0 || month != c->month
+        || units > (uint64_t) INT32_MAX)
+    {
+        return 0;
+    }
+
+    if (c->claimed > 0 && units <= UINT32_MAX - c->claimed) {
+        c->claimed += (uint32_t) units;
+        *queue = 1;
+        return units;
+    }
+
+    unwritten = c->pending > 0 ? c->pending : 0;
+
+    if (unwritten > (int64_t) units) {
+        unwritten = (int64_t) units;
+    }
+
+    *backlog -= unwritten;
+    c->pending -= (int64_t) units;
+    *queue = 1;
+
+    return units;
+}
+
+
 int64_t
 ug_claim_flush(ug_claim_t *c, int final, int32_t *month, int64_t *backlog)
 {

@@ -142,6 +142,19 @@ void ug_claim_admin(ug_claim_t *c, int32_t month, uint64_t month_used,
     int set, int64_t *backlog);
 
 /*
+ * `units` counted for `month` are given back: a call that failed on our
+ * side.  When this node holds claims they go back to them (they are in
+ * the store already, and the sync gives back what stays unused); else
+ * pending goes down by them, below zero when they were written already,
+ * which the sync writes as a negative ADD.  Either way the store ends
+ * without them.  *backlog loses those of them not yet written.  Returns
+ * the units given back: 0 for another month than the state's (that
+ * month's count is closed).  *queue as for ug_claim_add.
+ */
+uint64_t ug_claim_refund(ug_claim_t *c, int32_t month, uint64_t units,
+    int64_t *backlog, int *queue);
+
+/*
  * The sync takes what to write for the owner: the month before first (it
  * is complete), then this month's usage less the unused claims, which it
  * gives back, unless claims are in use and not `final` (they stay for

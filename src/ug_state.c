@@ -17,7 +17,8 @@
 #define UG_STATE_MAGIC      "\x89UGS\r\n\x1a\n"
 #define UG_STATE_MAGIC_LEN  8
 #define UG_STATE_HDR_LEN    25          /* magic .. salt_len */
-#define UG_STATE_REC_LEN    46          /* a record without its owner */
+#define UG_STATE_REC_LEN_V1 46          /* a record without its owner */
+#define UG_STATE_REC_LEN    54          /* version 2: and notify marks */
 #define UG_STATE_END_LEN    9           /* tag and count */
 #define UG_STATE_SUM_LEN    32          /* SHA-256 */
 #define UG_STATE_TAG_REC    'R'
@@ -398,6 +399,8 @@ ug_state_write_record(ug_state_writer_t *w, const ug_state_record_t *rec)
     ug_put_u32(p + 24, c->minute_used);
     ug_put_u64(p + 28, ug_from_i64(rec->unsynced));
     ug_put_u64(p + 36, rec->synced_base);
+    ug_put_u32(p + 44, ug_from_i32(rec->notify_cycle));
+    ug_put_u32(p + 48, rec->notify_sent);
 
     w->records++;
 
@@ -551,7 +554,8 @@ ug_state_abort(ug_state_writer_t *w)
  */
 static size_t
 ug_state_record(const unsigned char *buf, size_t len, size_t pos,
-    uint64_t n, ug_state_record_t *rec, char *err, size_t err_size)
+    uint64_t n, size_t rlen, ug_state_record_t *rec, char *err,
+    size_t err_size)
 {
     size_t                olen;
     const unsigned char  *p;
@@ -569,7 +573,7 @@ ug_state_record(const unsigned char *buf, size_t len, size_t pos,
         return 0;
     }
 
-    if (len - pos < UG_STATE_REC_LEN + olen) {
+    if (len - pos < rlen + olen) {
         ug_state_err(err, err_size, "truncated in record %" PRIu64, n);
         return 0;
     }
@@ -593,6 +597,15 @@ ug_state_record(const unsigned char *buf, size_t len, size_t pos,
     rec->unsynced = ug_to_i64(ug_get_u64(p + 28));
     rec->synced_base = ug_get_u64(p + 36);
 
+    /* version 1 has no marks: none sent */
+    rec->notify_cycle = 0;
+    rec->notify_sent = 0;
+
+    if (rlen == UG_STATE_REC_LEN) {
+        rec->notify_cycle = ug_to_i32(ug_get_u32(p + 44));
+        rec->notify_sent = ug_get_u32(p + 48);
+    }
+
     if (!ug_state_value_ok(rec->counter.month_used)
         || !ug_state_value_ok(rec->synced_base)
         || !ug_state_delta_ok(rec->unsynced))
@@ -602,7 +615,7 @@ ug_state_record(const unsigned char *buf, size_t len, size_t pos,
         return 0;
     }
 
-    return pos + UG_STATE_REC_LEN + olen;
+    return pos + rlen + olen;
 }
 
 
@@ -611,7 +624,7 @@ ug_state_parse(const unsigned char *buf, size_t len, int32_t current_month,
     int (*cb)(void *data, const ug_state_record_t *rec), void *data,
     unsigned char *salt, size_t *salt_len, char *err, size_t err_size)
 {
-    size_t             pos, start, end, slen;
+    size_t             pos, start, end, slen, rlen;
     uint32_t           v;
     uint64_t           n, count;
     unsigned int       mdlen;
@@ -640,12 +653,14 @@ ug_state_parse(const unsigned char *buf, size_t len, int32_t current_month,
     }
 
     v = ug_get_u32(buf + 8);
-    if (v != UG_STATE_VERSION) {
+    if (v != UG_STATE_VERSION && v != 1) {
         ug_state_err(err, err_size, "unsupported version %" PRIu32
-                     " (this build reads version %d)", v,
+                     " (this build reads versions 1 to %d)", v,
                      UG_STATE_VERSION);
         return UG_STATE_CORRUPT;
     }
+
+    rlen = (v == 1) ? UG_STATE_REC_LEN_V1 : UG_STATE_REC_LEN;
 
     if (len < UG_STATE_HDR_LEN) {
         ug_state_err(err, err_size, "truncated in the header (%zu bytes)",
@@ -695,7 +710,8 @@ ug_state_parse(const unsigned char *buf, size_t len, int32_t current_month,
             return UG_STATE_CORRUPT;
         }
 
-        pos = ug_state_record(buf, len, pos, n, &rec, err, err_size);
+        pos = ug_state_record(buf, len, pos, n, rlen, &rec, err,
+                              err_size);
         if (pos == 0) {
             return UG_STATE_CORRUPT;
         }
@@ -748,7 +764,8 @@ ug_state_parse(const unsigned char *buf, size_t len, int32_t current_month,
     pos = start;
 
     for (n = 0; buf[pos] == UG_STATE_TAG_REC; n++) {
-        pos = ug_state_record(buf, len, pos, n, &rec, err, err_size);
+        pos = ug_state_record(buf, len, pos, n, rlen, &rec, err,
+                              err_size);
 
         if (rec.counter.month < current_month || cb == NULL) {
             continue;

@@ -2,13 +2,13 @@
  * The state file: the zone's counters on disk, so that a restart, an
  * upgrade or a reload that resizes the zone loses no usage.
  *
- * Format, version 1.  Every integer is little-endian and is encoded and
+ * Format, version 2.  Every integer is little-endian and is encoded and
  * decoded byte by byte, never by dumping a struct: the file must read
  * back the same after a compiler, an architecture or a padding change.
  *
  *   header   8  magic  89 'U' 'G' 'S' 0d 0a 1a 0a
- *            4  version (1)
- *            4  flags (0; a version 1 reader refuses anything else)
+ *            4  version (2; version 1 files are read too)
+ *            4  flags (0; a reader refuses anything else)
  *            8  written_at, unix seconds (signed)
  *            1  salt_len, 0..64
  *            n  salt
@@ -22,9 +22,15 @@
  *            4  minute_used
  *            8  unsynced       (signed: usage not yet written through)
  *            8  synced_base    (the count the store last confirmed)
+ *            4  notify_cycle   (signed, a ug_cycle_t id)   version 2 only
+ *            4  notify_sent    (thresholds notified in it) version 2 only
  *   end      1  tag 'E'
  *            8  number of records
  *           32  SHA-256 of every byte before it
+ *
+ * A version 1 file's records end at synced_base; they load with no
+ * notification marks (none sent), so an upgrade reads the last file
+ * the previous build wrote.
  *
  * Why this shape:
  * - The magic follows PNG's: the high byte catches 7-bit transfers, the
@@ -62,7 +68,7 @@
 #include "ug_identity.h"
 
 
-#define UG_STATE_VERSION    1
+#define UG_STATE_VERSION    2
 #define UG_STATE_SALT_MAX   64
 #define UG_STATE_OWNER_MAX  UG_OWNER_MAX
 
@@ -93,6 +99,10 @@ typedef struct {
     ug_counter_t          counter;
     int64_t               unsynced;     /* DynamoDB: not yet written */
     uint64_t              synced_base;  /* DynamoDB: last confirmed */
+    /* usage_gate_notify: the thresholds sent (bit i for the i-th) in
+     * cycle notify_cycle; 0 and 0 from a version 1 file */
+    int32_t               notify_cycle;
+    uint32_t              notify_sent;
 } ug_state_record_t;
 
 

@@ -24,8 +24,9 @@
 
 
 typedef struct {
-    int32_t            cycle;       /* the decision's cycle id */
-    uint64_t           units;       /* in: to give back; out: given */
+    ngx_http_usage_gate_zone_t  *zone;
+    int32_t                      cycle;   /* the decision's cycle id */
+    uint64_t                     units;   /* in: to give back; out: given */
 } ngx_http_usage_gate_refund_t;
 
 
@@ -152,64 +153,12 @@ ngx_http_usage_gate_billing_merge(ngx_conf_t *cf,
     ngx_http_usage_gate_loc_conf_t *conf,
     ngx_http_usage_gate_loc_conf_t *prev)
 {
-    ngx_uint_t                        i;
-    const char                       *what;
-    ngx_http_usage_gate_zone_t       *zone;
-    ngx_http_usage_gate_main_conf_t  *mcf;
-
+    /* a zone with a shared store (DynamoDB) keeps the same terms: the
+     * cycle's start month is the item's key, the hard limit the
+     * conditional write's ceiling, and a refund goes to the table as a
+     * negative delta (ngx_http_usage_gate_ddb_refund) */
     ngx_conf_merge_value(conf->refund, prev->refund, 0);
     ngx_conf_merge_ptr_value(conf->cycle_anchor, prev->cycle_anchor, NULL);
-
-    if (conf->shm_zone == NULL || conf->endpoint) {
-        return NGX_CONF_OK;
-    }
-
-    zone = conf->shm_zone->data;
-
-    if (zone->store == NULL) {
-        return NGX_CONF_OK;
-    }
-
-    /*
-     * A shared store decides the month in its own table, which knows
-     * neither refunds, nor overage bands, nor anchored cycles yet:
-     * better refused here than billed differently from what is
-     * configured.
-     */
-    what = NULL;
-
-    if (conf->refund) {
-        what = "usage_gate_refund";
-
-    } else if (conf->cycle_anchor) {
-        what = "usage_gate_cycle_anchor";
-
-    } else {
-        mcf = ngx_http_conf_get_module_main_conf(cf,
-                                                 ngx_http_usage_gate_module);
-
-        for (i = 0; i < mcf->plans.n; i++) {
-            if (mcf->plans.plans[i].overage != 0
-                && (conf->plans_mask == 0 || (conf->plans_mask & (1u << i))))
-            {
-                what = "a plan with overage=";
-                break;
-            }
-        }
-    }
-
-    if (what) {
-        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
-                      "%s is not supported yet with usage_gate_%V: zone "
-                      "\"%V\" (usage_gate in %s:%ui) keeps its counts "
-                      "there; gate those locations with a zone that has "
-                      "no usage_gate_%V (for overage, or leave the plans "
-                      "out with plans=)", what, &zone->store->name,
-                      &zone->name,
-                      conf->gate_file ? conf->gate_file : (u_char *) "-",
-                      conf->gate_line, &zone->store->name);
-        return NGX_CONF_ERROR;
-    }
 
     return NGX_CONF_OK;
 }
@@ -317,7 +266,7 @@ static ngx_int_t
 ngx_http_usage_gate_log_handler(ngx_http_request_t *r)
 {
     uint32_t                          bits;
-    uint64_t                          over;
+    uint64_t                          over, before;
     ngx_uint_t                        i, slot;
     const ug_thresholds_t            *th;
     ngx_http_usage_gate_ctx_t        *ctx;
@@ -339,6 +288,7 @@ ngx_http_usage_gate_log_handler(ngx_http_request_t *r)
     slot = ngx_http_usage_gate_slot(zone, ctx->plan);
 
     if (ctx->refund && ngx_http_usage_gate_failed(r)) {
+        refund.zone = zone;
         refund.cycle = ctx->d.cycle.id;
         refund.units = ctx->cost;
 
@@ -373,16 +323,25 @@ ngx_http_usage_gate_log_handler(ngx_http_request_t *r)
         return NGX_OK;
     }
 
-    /* the thresholds this call crossed; the marks under the lock make
+    /*
+     * The thresholds this call crossed; the marks under the lock make
      * sure each goes once per cycle, whichever worker crosses it (again,
-     * after a refund).  Counting from the call's own units rather than
-     * from zero keeps a restart, which loads counts but not marks, from
-     * sending again what was sent before it. */
-    claim.crossed = ug_thresholds_crossed(th,
-                                          ctx->d.month_used
-                                          - ngx_min(ctx->cost,
-                                                    ctx->d.month_used),
-                                          ctx->d.month_used,
+     * after a refund; the state file keeps them across a restart).
+     * Counting from the call's own units rather than from zero keeps a
+     * restart without a state file from sending what lies below.  With
+     * a shared store, the count also moves between two calls of this
+     * node (a sync's answer adds what the other nodes used, a refund
+     * written later takes a unit back), so a threshold can be passed
+     * without any call of this node crossing it: every threshold reached
+     * and not yet marked here is due.
+     */
+    before = ctx->d.month_used - ngx_min(ctx->cost, ctx->d.month_used);
+
+    if (zone->store) {
+        before = 0;
+    }
+
+    claim.crossed = ug_thresholds_crossed(th, before, ctx->d.month_used,
                                           ctx->limits.month);
     if (claim.crossed == 0) {
         return NGX_OK;
@@ -444,6 +403,8 @@ ngx_http_usage_gate_refund_fn(ug_counter_t *c, void *data)
 {
     ngx_http_usage_gate_refund_t *rf = data;
 
+    ngx_http_usage_gate_node_t  *un;
+
     if (c->month != rf->cycle) {
         /* the cycle has ended since: its count is closed */
         rf->units = 0;
@@ -452,6 +413,16 @@ ngx_http_usage_gate_refund_fn(ug_counter_t *c, void *data)
 
     if (rf->units > c->month_used) {
         rf->units = c->month_used;
+    }
+
+    if (rf->zone->store) {
+        /* the store gives the units back too, or neither does */
+        un = (ngx_http_usage_gate_node_t *)
+                 ((u_char *) c - offsetof(ngx_http_usage_gate_node_t,
+                                          counter));
+
+        rf->units = rf->zone->store->refund(rf->zone, un, rf->cycle,
+                                            rf->units);
     }
 
     c->month_used -= rf->units;

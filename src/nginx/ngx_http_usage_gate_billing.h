@@ -31,8 +31,7 @@ char *ngx_http_usage_gate_cycle_anchor(ngx_conf_t *cf, ngx_command_t *cmd,
 char *ngx_http_usage_gate_notify(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 
-/* Merges usage_gate_refund and usage_gate_cycle_anchor, and refuses
- * what a zone's shared store cannot do yet. */
+/* Merges usage_gate_refund and usage_gate_cycle_anchor. */
 char *ngx_http_usage_gate_billing_merge(ngx_conf_t *cf,
     ngx_http_usage_gate_loc_conf_t *conf,
     ngx_http_usage_gate_loc_conf_t *prev);

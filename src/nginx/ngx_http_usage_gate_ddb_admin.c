@@ -30,6 +30,7 @@ void
 ngx_http_usage_gate_ddb_admin_changed(ngx_http_usage_gate_zone_t *zone,
     ug_counter_t *counter, const ug_admin_req_t *req)
 {
+    int32_t                          month;
     int64_t                          backlog;
     ngx_http_usage_gate_node_t      *un;
     ngx_http_usage_gate_ddb_sh_t    *dsh;
@@ -46,12 +47,19 @@ ngx_http_usage_gate_ddb_admin_changed(ngx_http_usage_gate_zone_t *zone,
                                             counter));
     st = ngx_http_usage_gate_ddb_state(un);
 
-    (void) ngx_http_usage_gate_ddb_roll(zone, st, counter->month);
+    /* the table's month of the owner's cycle */
+    month = ngx_http_usage_gate_ddb_month(counter->month);
+
+    if (month < 0) {
+        return;
+    }
+
+    (void) ngx_http_usage_gate_ddb_roll(zone, st, month);
 
     /* reset and PUT say what the whole count is (a SET); adjust changes
      * it by a delta */
     backlog = 0;
-    ug_claim_admin(&st->c, counter->month, counter->month_used,
+    ug_claim_admin(&st->c, month, counter->month_used,
                    req->action != UG_ADMIN_ADJUST, &backlog);
     dsh->backlog += (ngx_atomic_uint_t) backlog;
 }
@@ -89,7 +97,11 @@ ngx_http_usage_gate_ddb_admin_write(ngx_http_usage_gate_zone_t *zone,
     item.table_len = dc->table.len;
     item.owner = (char *) req->owner;
     item.owner_len = req->owner_len;
-    item.month = counter->month;
+    item.month = ngx_http_usage_gate_ddb_month(counter->month);
+
+    if (item.month < 0) {
+        return;
+    }
 
     if (dc->ttl.len) {
         item.ttl_attr = (char *) dc->ttl.data;
@@ -227,7 +239,7 @@ ngx_http_usage_gate_ddb_claim(ngx_http_usage_gate_ddb_req_t *dr)
 
     if (ngx_http_usage_gate_ddb_body_once(dc, NULL, a->owner, a->len,
                                           a->month, (int64_t) a->extra,
-                                          dr->limits.month, a->writer,
+                                          dr->hard, a->writer,
                                           a->seq, 0, &a->body,
                                           dr->r->connection->log)
         != NGX_OK

@@ -435,5 +435,6 @@ ngx_http_usage_gate_store_t  ngx_http_usage_gate_ddb_store = {
     ngx_http_usage_gate_ddb_resume,
     ngx_http_usage_gate_ddb_admin_changed,
     ngx_http_usage_gate_ddb_admin_write,
-    ngx_http_usage_gate_ddb_metrics
+    ngx_http_usage_gate_ddb_metrics,
+    ngx_http_usage_gate_ddb_refund
 };

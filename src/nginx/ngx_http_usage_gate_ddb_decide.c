@@ -39,6 +39,8 @@ ngx_http_usage_gate_ddb_decide(ngx_http_request_t *r,
     tmp.conf = dc;
     tmp.owner = ctx->owner;
     tmp.limits = ctx->limits;
+    tmp.terms = ctx->terms;
+    tmp.hard = ug_month_hard_limit(&ctx->limits, &ctx->terms);
     tmp.cost = lcf->cost;
     tmp.d = &ctx->d;
 
@@ -136,6 +138,7 @@ ngx_http_usage_gate_ddb_locked(ngx_http_usage_gate_ddb_req_t *dr,
 {
     int32_t                          month;
     int64_t                          limit, now_s, lost;
+    ug_cycle_t                       cy;
     ngx_uint_t                       rc;
     ngx_http_usage_gate_node_t      *un;
     ngx_http_usage_gate_zone_t      *zone;
@@ -147,8 +150,11 @@ ngx_http_usage_gate_ddb_locked(ngx_http_usage_gate_ddb_req_t *dr,
     dc = dr->conf;
     dsh = zone->sh->store;
     now_s = (int64_t) (now_us / 1000000);
-    month = ug_month_index(now_s);
-    limit = dr->limits.month;
+
+    /* the hard limit: the included month and the overage band; a band
+     * without end (UG_OFF) decides in the zone, as a plan without a
+     * monthly limit does */
+    limit = dr->hard;
 
     ngx_shmtx_lock(&zone->shpool->mutex);
 
@@ -162,13 +168,20 @@ ngx_http_usage_gate_ddb_locked(ngx_http_usage_gate_ddb_req_t *dr,
 
     st = ngx_http_usage_gate_ddb_state(un);
 
-    /* the counter and the state enter a new month together */
+    /* the counter and the state enter a new cycle together; the table
+     * counts a cycle in the item of the month it starts in */
+    (void) ug_cycle_roll(un->counter.month, dr->terms.anchor, now_s, &cy);
+    month = cy.month;
+
     lost = ngx_http_usage_gate_ddb_roll(zone, st, month);
 
-    if (un->counter.month != month) {
-        un->counter.month = month;
+    if (un->counter.month != cy.id) {
+        un->counter.month = cy.id;
         un->counter.month_used = 0;
+        ngx_http_usage_gate_ddb_used(un, st);
     }
+
+    dr->cycle = cy.id;
 
     if (limit == UG_OFF || dc->mode == NGX_HTTP_USAGE_GATE_DDB_ASYNC) {
         goto local;
@@ -177,14 +190,16 @@ ngx_http_usage_gate_ddb_locked(ngx_http_usage_gate_ddb_req_t *dr,
     if (st->c.claimed >= dr->cost) {
         /* auto: units this node claimed in the table ahead of use; they
          * go first, even when a write of another request was refused */
-        ug_take_minute(&un->counter, &dr->limits, dr->cost, now_us, dr->d);
+        ug_take_minute_terms(&un->counter, &dr->limits, &dr->terms,
+                             dr->cost, now_us, dr->d);
 
         rc = NGX_HTTP_USAGE_GATE_DDB_LOCAL;
 
         if (dr->d->verdict == UG_ALLOWED) {
             dr->extra = ug_claim_use(&st->c, limit, dr->cost);
             ngx_http_usage_gate_ddb_used(un, st);
-            ug_peek(&un->counter, &dr->limits, now_us, dr->d);
+            ug_peek_terms(&un->counter, &dr->limits, &dr->terms, now_us,
+                          dr->d);
 
             if (dr->extra) {
                 dr->month = month;
@@ -221,7 +236,8 @@ ngx_http_usage_gate_ddb_locked(ngx_http_usage_gate_ddb_req_t *dr,
         return NGX_HTTP_USAGE_GATE_DDB_DOWN;
     }
 
-    ug_take_minute(&un->counter, &dr->limits, dr->cost, now_us, dr->d);
+    ug_take_minute_terms(&un->counter, &dr->limits, &dr->terms, dr->cost,
+                         now_us, dr->d);
 
     if (dr->d->verdict != UG_ALLOWED) {
         rc = NGX_HTTP_USAGE_GATE_DDB_LOCAL;
@@ -253,7 +269,8 @@ ngx_http_usage_gate_ddb_locked(ngx_http_usage_gate_ddb_req_t *dr,
 
 local:
 
-    ug_decide(&un->counter, &dr->limits, dr->cost, now_us, dr->d);
+    ug_decide_terms(&un->counter, &dr->limits, &dr->terms, dr->cost, now_us,
+                    dr->d);
 
     if (dr->d->verdict == UG_ALLOWED) {
         lost += ngx_http_usage_gate_ddb_add(zone, st, month,
@@ -356,7 +373,7 @@ ngx_http_usage_gate_ddb_settle(ngx_http_usage_gate_ddb_req_t *dr,
 
     } else {
         ngx_memzero(&none, sizeof(ug_counter_t));
-        none.month = dr->month;
+        none.month = dr->cycle;
         c = &none;
     }
 
@@ -396,11 +413,11 @@ ngx_http_usage_gate_ddb_settle(ngx_http_usage_gate_ddb_req_t *dr,
             }
         }
 
-        if (st == NULL && c->month == dr->month) {
+        if (st == NULL && c->month == dr->cycle) {
             c->month_used = count;
         }
 
-        ug_peek(c, &dr->limits, now_us, dr->d);
+        ug_peek_terms(c, &dr->limits, &dr->terms, now_us, dr->d);
         break;
 
     case NGX_HTTP_USAGE_GATE_DDB_QUOTA:
@@ -410,13 +427,11 @@ ngx_http_usage_gate_ddb_settle(ngx_http_usage_gate_ddb_req_t *dr,
             ug_claim_refused(&st->c, now_s, NGX_HTTP_USAGE_GATE_DDB_AT_LIMIT);
         }
 
-        if (c->month == dr->month
-            && c->month_used < (uint64_t) dr->limits.month)
-        {
-            c->month_used = (uint64_t) dr->limits.month;
+        if (c->month == dr->cycle && c->month_used < (uint64_t) dr->hard) {
+            c->month_used = (uint64_t) dr->hard;
         }
 
-        ug_peek(c, &dr->limits, now_us, dr->d);
+        ug_peek_terms(c, &dr->limits, &dr->terms, now_us, dr->d);
         dr->d->verdict = UG_QUOTA;
         dr->d->retry_after = dr->d->month_reset;
         break;
@@ -430,17 +445,17 @@ ngx_http_usage_gate_ddb_settle(ngx_http_usage_gate_ddb_req_t *dr,
         }
 
         /* on_error=allow: the zone decides, with what it knows */
-        if (c->month == dr->month
-            && c->month_used + dr->cost > (uint64_t) dr->limits.month)
+        if (c->month == dr->cycle
+            && c->month_used + dr->cost > (uint64_t) dr->hard)
         {
             ug_give_minute(c, &dr->limits, dr->cost, now_us);
-            ug_peek(c, &dr->limits, now_us, dr->d);
+            ug_peek_terms(c, &dr->limits, &dr->terms, now_us, dr->d);
             dr->d->verdict = UG_QUOTA;
             dr->d->retry_after = dr->d->month_reset;
             break;
         }
 
-        if (c->month == dr->month) {
+        if (c->month == dr->cycle) {
             c->month_used += dr->cost;
         }
 
@@ -452,7 +467,7 @@ ngx_http_usage_gate_ddb_settle(ngx_http_usage_gate_ddb_req_t *dr,
             lost += (int64_t) dr->cost;
         }
 
-        ug_peek(c, &dr->limits, now_us, dr->d);
+        ug_peek_terms(c, &dr->limits, &dr->terms, now_us, dr->d);
         break;
     }
 

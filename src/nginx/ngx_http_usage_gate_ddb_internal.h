@@ -8,10 +8,15 @@
  * written), the units this node has claimed in the table ahead of use
  * (claimed, auto mode), and whether the table said the owner is at its
  * limit.  The zone's month_used of such an owner is base - claimed +
- * pending: the node's best view of the fleet-wide usage.
+ * pending: the node's best view of the fleet-wide usage.  The state's
+ * month is the table's `month` key: the month the owner's billing cycle
+ * starts in (ngx_http_usage_gate_ddb_month), the counter's own for
+ * calendar months.  A refund goes through the same arithmetic: back to
+ * the claim, or pending down (below zero: a negative ADD at the sync).
  *
- * Modes, for plans with a monthly limit (plans without one always decide
- * in the zone and sync later):
+ * Modes, for plans with a monthly limit, whose ceiling is the included
+ * month plus the overage band (plans without one, or with an unlimited
+ * band, always decide in the zone and sync later):
  *
  *   strict  every allowed request is one conditional UpdateItem (ADD cost
  *           with the limit as ceiling); the request waits for it,
@@ -178,13 +183,16 @@ typedef struct {
     ngx_str_t                        body;
     ngx_str_t                        owner;
     ug_limits_t                      limits;
+    ug_terms_t                       terms;        /* overage, anchor */
+    int64_t                          hard;         /* the write's ceiling */
     ug_decision_t                   *d;
     ngx_msec_t                       deadline;
     ngx_uint_t                       attempts;
     uint64_t                         cost;
     uint64_t                         taken;        /* pending carried */
     uint64_t                         extra;        /* units claimed */
-    int32_t                          month;
+    int32_t                          month;        /* the item's key */
+    int32_t                          cycle;        /* the counter's */
     ngx_uint_t                       state;
     ngx_int_t                        rc;           /* for the handler */
     ngx_uint_t                       lane;         /* writer lane held */
@@ -280,6 +288,9 @@ void ngx_http_usage_gate_ddb_record(ngx_http_usage_gate_zone_t *zone,
     ngx_http_usage_gate_node_t *un, ngx_http_usage_gate_record_t *rec);
 void ngx_http_usage_gate_ddb_restore(ngx_http_usage_gate_zone_t *zone,
     ngx_http_usage_gate_record_t *rec);
+uint64_t ngx_http_usage_gate_ddb_refund(ngx_http_usage_gate_zone_t *zone,
+    ngx_http_usage_gate_node_t *un, int32_t cycle, uint64_t units);
+int32_t ngx_http_usage_gate_ddb_month(int32_t cycle);
 
 /* ngx_http_usage_gate_ddb_decide.c */
 ngx_int_t ngx_http_usage_gate_ddb_decide(ngx_http_request_t *r,

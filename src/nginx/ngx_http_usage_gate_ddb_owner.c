@@ -10,6 +10,7 @@
 #include <ngx_http.h>
 
 #include "ngx_http_usage_gate_ddb_internal.h"
+#include "ug_cycle.h"
 
 
 
@@ -141,7 +142,8 @@ ngx_http_usage_gate_ddb_used(ngx_http_usage_gate_node_t *un,
 {
     int64_t  used;
 
-    used = ug_claim_used(&st->c, un->counter.month);
+    used = ug_claim_used(&st->c,
+                         ngx_http_usage_gate_ddb_month(un->counter.month));
 
     if (used >= 0) {
         un->counter.month_used = (uint64_t) used;
@@ -186,7 +188,8 @@ ngx_http_usage_gate_ddb_record(ngx_http_usage_gate_zone_t *zone,
 
     st = ngx_http_usage_gate_node_extra(un);
 
-    ug_claim_carry(&st->c, un->counter.month, &carry);
+    ug_claim_carry(&st->c, ngx_http_usage_gate_ddb_month(un->counter.month),
+                   &carry);
 
     rec->carry.unsynced = carry.unsynced;
     rec->carry.synced_base = carry.synced_base;
@@ -199,6 +202,7 @@ void
 ngx_http_usage_gate_ddb_restore(ngx_http_usage_gate_zone_t *zone,
     ngx_http_usage_gate_record_t *rec)
 {
+    int32_t                          month;
     int64_t                          lost, unseen;
     ug_claim_carry_t                 carry;
     ngx_http_usage_gate_node_t      *un;
@@ -241,6 +245,13 @@ ngx_http_usage_gate_ddb_restore(ngx_http_usage_gate_zone_t *zone,
         return;
     }
 
+    /* the table's month of the counter's cycle: its start month */
+    month = ngx_http_usage_gate_ddb_month(rec->counter.month);
+
+    if (month < 0) {
+        return;
+    }
+
     lost = 0;
 
     ngx_shmtx_lock(&zone->shpool->mutex);
@@ -260,16 +271,16 @@ ngx_http_usage_gate_ddb_restore(ngx_http_usage_gate_zone_t *zone,
                                             rec->carry.old_unsynced, 1);
     }
 
-    if (st->c.month < rec->counter.month) {
-        lost += ngx_http_usage_gate_ddb_roll(zone, st, rec->counter.month);
+    if (st->c.month < month) {
+        lost += ngx_http_usage_gate_ddb_roll(zone, st, month);
     }
 
-    lost += ngx_http_usage_gate_ddb_add(zone, st, rec->counter.month,
-                                        rec->carry.unsynced, 1);
+    lost += ngx_http_usage_gate_ddb_add(zone, st, month, rec->carry.unsynced,
+                                        1);
 
     /* a base from before a restart is a fair first guess; it is replaced
      * by the table's at the first answer */
-    if (rec->carry.synced_base && st->c.month == rec->counter.month) {
+    if (rec->carry.synced_base && st->c.month == month) {
         st->c.base = rec->carry.synced_base;
         st->c.flags |= UG_CLAIM_BASE;
     }
@@ -278,4 +289,61 @@ ngx_http_usage_gate_ddb_restore(ngx_http_usage_gate_zone_t *zone,
 
     ngx_http_usage_gate_ddb_lost(zone, rec->owner, rec->len, lost,
                                  ngx_cycle->log);
+}
+
+
+/*
+ * Under the lock: a refund reaches the table as the owner's other units
+ * do, through the claim arithmetic (ug_claim_refund): back to this
+ * node's claim, or a pending count that goes down, below zero once the
+ * unit was written, which the sync writes as a negative ADD.
+ */
+uint64_t
+ngx_http_usage_gate_ddb_refund(ngx_http_usage_gate_zone_t *zone,
+    ngx_http_usage_gate_node_t *un, int32_t cycle, uint64_t units)
+{
+    int                              queue;
+    int32_t                          month;
+    int64_t                          backlog;
+    ngx_http_usage_gate_ddb_sh_t    *dsh;
+    ngx_http_usage_gate_ddb_node_t  *st;
+
+    month = ngx_http_usage_gate_ddb_month(cycle);
+
+    if (month < 0) {
+        return 0;
+    }
+
+    dsh = zone->sh->store;
+    st = ngx_http_usage_gate_ddb_state(un);
+    backlog = 0;
+
+    units = ug_claim_refund(&st->c, month, units, &backlog, &queue);
+
+    dsh->backlog += (ngx_atomic_uint_t) backlog;
+
+    if (queue) {
+        ngx_http_usage_gate_ddb_dirty(zone, st);
+    }
+
+    return units;
+}
+
+
+/*
+ * The table's month of a counter's cycle, the item's `month` key: the
+ * month the cycle starts in (a calendar month's own; an anchored cycle
+ * from 15 March to 15 April is "YYYY-03"), so that every item of the
+ * table keeps the seed's schema.  -1 for an identity no cycle has.
+ */
+int32_t
+ngx_http_usage_gate_ddb_month(int32_t cycle)
+{
+    ug_cycle_t  cy;
+
+    if (ug_cycle_from_id(cycle, &cy) != 0) {
+        return -1;
+    }
+
+    return cy.month;
 }

@@ -250,7 +250,7 @@ ngx_http_usage_gate_ddb_req_body(ngx_http_usage_gate_ddb_req_t *dr,
     return ngx_http_usage_gate_ddb_body_once(dr->conf, dr->r->pool,
                                              dr->owner.data, dr->owner.len,
                                              dr->month, delta,
-                                             dr->limits.month, dr->writer,
+                                             dr->hard, dr->writer,
                                              dr->seq, 0, &dr->body,
                                              dr->r->connection->log);
 }

@@ -103,6 +103,7 @@ ngx_http_usage_gate_handler(ngx_http_request_t *r)
     ngx_int_t                         rc;
     ngx_str_t                         plan, detail;
     ngx_pool_cleanup_t               *cln;
+    const ug_terms_t                 *terms;
     ngx_http_usage_gate_ctx_t        *ctx;
     ngx_http_usage_gate_zone_t       *zone;
     ngx_http_usage_gate_loc_conf_t   *lcf;
@@ -223,15 +224,16 @@ ngx_http_usage_gate_handler(ngx_http_request_t *r)
         goto pass;
     }
 
-    /* a zone backed by a store decides with it, and the request may
-     * wait for its answer (NGX_DONE) */
+    terms = ngx_http_usage_gate_terms(r, lcf, ctx);
+
+    /* a zone backed by a store decides with it (under ctx->terms), and
+     * the request may wait for its answer (NGX_DONE) */
     if (zone->store) {
         rc = zone->store->decide(r, lcf, ctx, &detail);
 
     } else {
         rc = ngx_http_usage_gate_zone_decide(zone, ctx->owner.data,
-                                 ctx->owner.len, &ctx->limits,
-                                 ngx_http_usage_gate_terms(r, lcf, ctx),
+                                 ctx->owner.len, &ctx->limits, terms,
                                  lcf->cost, ngx_http_usage_gate_now_us(),
                                  &ctx->d);
     }

@@ -193,6 +193,7 @@ ngx_http_usage_gate_state_record(void *data, const ug_state_record_t *rec)
 {
     ngx_http_usage_gate_load_t *load = data;
 
+    ug_notify_mark_t              notify;
     ngx_http_usage_gate_record_t  r;
 
     /* a past cycle (calendar or anchored) is of no use, but for usage
@@ -201,8 +202,12 @@ ngx_http_usage_gate_state_record(void *data, const ug_state_record_t *rec)
         return 0;
     }
 
+    /* the notifications already sent in the cycle are not sent again */
+    notify.cycle = rec->notify_cycle;
+    notify.sent = rec->notify_sent;
+
     if (ngx_http_usage_gate_zone_put(load->zone, (u_char *) rec->owner,
-                                     rec->owner_len, &rec->counter)
+                                     rec->owner_len, &rec->counter, &notify)
         == NGX_OK)
     {
         if (load->zone->store) {
@@ -480,6 +485,8 @@ ngx_http_usage_gate_state_write(void *data, ngx_log_t *log)
         rec.counter = t->records[i].counter;
         rec.unsynced = t->records[i].carry.unsynced;
         rec.synced_base = t->records[i].carry.synced_base;
+        rec.notify_cycle = t->records[i].notify.cycle;
+        rec.notify_sent = t->records[i].notify.sent;
 
         if (ug_state_write_record(w, &rec) != UG_STATE_OK) {
             break;
@@ -820,6 +827,8 @@ ngx_http_usage_gate_state_collect(void *data, const ug_state_record_t *rec)
     r->len = rec->owner_len;
     memcpy(r->owner, rec->owner, rec->owner_len);
     r->counter = rec->counter;
+    r->notify.cycle = rec->notify_cycle;
+    r->notify.sent = rec->notify_sent;
 
     return 0;
 }
@@ -995,6 +1004,8 @@ ngx_http_usage_gate_state_add(ug_counter_t *counter, void *data)
 {
     ngx_http_usage_gate_record_t *rec = data;
 
+    ngx_http_usage_gate_node_t  *un;
+
     if (counter->month == rec->counter.month) {
         counter->month_used += rec->counter.month_used;
 
@@ -1002,6 +1013,23 @@ ngx_http_usage_gate_state_add(ug_counter_t *counter, void *data)
         /* the old workers' month is later than this zone's view */
         counter->month = rec->counter.month;
         counter->month_used = rec->counter.month_used;
+    }
+
+    /* what either binary's workers notified in the cycle stays sent */
+    un = (ngx_http_usage_gate_node_t *)
+             ((u_char *) counter - offsetof(ngx_http_usage_gate_node_t,
+                                            counter));
+
+    if (rec->notify.sent == 0) {
+        return NGX_OK;
+    }
+
+    if (un->notify_cycle == rec->notify.cycle) {
+        un->notify_sent |= (uint16_t) rec->notify.sent;
+
+    } else if (rec->notify.cycle == counter->month) {
+        un->notify_cycle = rec->notify.cycle;
+        un->notify_sent = (uint16_t) rec->notify.sent;
     }
 
     return NGX_OK;
@@ -1025,7 +1053,8 @@ ngx_http_usage_gate_state_merge(ngx_http_usage_gate_zone_t *zone,
             == NGX_DECLINED
             && ngx_http_usage_gate_zone_put(zone, t->merge[i].owner,
                                             t->merge[i].len,
-                                            &t->merge[i].counter)
+                                            &t->merge[i].counter,
+                                            &t->merge[i].notify)
                != NGX_OK)
         {
             lost++;

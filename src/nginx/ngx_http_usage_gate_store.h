@@ -91,6 +91,16 @@ struct ngx_http_usage_gate_store_s {
     /* The metrics endpoint: the store's numbers for the zone. */
     ngx_int_t  (*metrics)(ngx_http_usage_gate_zone_t *zone,
                           ug_metrics_zone_t *mz, ngx_pool_t *pool);
+
+    /*
+     * Under the zone lock, in the log phase: `units` the owner was
+     * counted in cycle `cycle` are refunded.  Returns the units the
+     * store gives back too (0: none, and the zone keeps them as well),
+     * so that the zone and the store never disagree about a refund.
+     */
+    uint64_t   (*refund)(ngx_http_usage_gate_zone_t *zone,
+                         ngx_http_usage_gate_node_t *un, int32_t cycle,
+                         uint64_t units);
 };
 
 

@@ -266,7 +266,7 @@ ngx_http_usage_gate_zone_carry(ngx_http_usage_gate_zone_t *zone,
     while ((n = ngx_http_usage_gate_zone_next(ozone, &cursor, rec, 64))) {
         for (i = 0; i < n; i++) {
             if (ngx_http_usage_gate_zone_put(zone, rec[i].owner, rec[i].len,
-                                             &rec[i].counter)
+                                             &rec[i].counter, &rec[i].notify)
                 == NGX_OK)
             {
                 /* usage the store has not yet written moves along */
@@ -621,7 +621,8 @@ ngx_http_usage_gate_zone_used(ngx_http_usage_gate_zone_t *zone)
 
 ngx_int_t
 ngx_http_usage_gate_zone_put(ngx_http_usage_gate_zone_t *zone,
-    u_char *owner, size_t len, const ug_counter_t *counter)
+    u_char *owner, size_t len, const ug_counter_t *counter,
+    const ug_notify_mark_t *notify)
 {
     uint64_t                      hash;
     ngx_http_usage_gate_node_t   *un;
@@ -642,6 +643,11 @@ ngx_http_usage_gate_zone_put(ngx_http_usage_gate_zone_t *zone,
     }
 
     un->counter = *counter;
+
+    if (notify && notify->sent) {
+        un->notify_cycle = notify->cycle;
+        un->notify_sent = (uint16_t) notify->sent;
+    }
 
     ngx_shmtx_unlock(&zone->shpool->mutex);
 
@@ -701,6 +707,8 @@ ngx_http_usage_gate_zone_next(ngx_http_usage_gate_zone_t *zone,
 
             records[n].len = ug_index_key(zone->ix, e, records[n].owner);
             records[n].counter = un->counter;
+            records[n].notify.cycle = un->notify_cycle;
+            records[n].notify.sent = un->notify_sent;
 
             if (zone->store) {
                 zone->store->record(zone, un, &records[n]);

@@ -16,6 +16,7 @@
 #include "ug_decide.h"
 #include "ug_identity.h"
 #include "ug_index.h"
+#include "ug_notify.h"
 #include "ug_plan.h"
 
 
@@ -204,6 +205,9 @@ typedef struct {
     u_char                        owner[UG_OWNER_MAX];
     ug_counter_t                  counter;
 
+    /* the notifications sent in the owner's cycle (usage_gate_notify) */
+    ug_notify_mark_t              notify;
+
     ngx_http_usage_gate_carry_t   carry;
 } ngx_http_usage_gate_record_t;
 
@@ -254,11 +258,13 @@ ngx_int_t ngx_http_usage_gate_zone_read(ngx_http_usage_gate_zone_t *zone,
 
 /*
  * Sets an owner's counter, adding the owner if needed (state file, zone
- * resize, admin).  NGX_DECLINED if there is no room.  The caller holds
- * no lock; `locked` variants are for callers that do.
+ * resize, admin), and the notifications sent in its cycle when notify
+ * has any (NULL: they stay).  NGX_DECLINED if there is no room.  The
+ * caller holds no lock; `locked` variants are for callers that do.
  */
 ngx_int_t ngx_http_usage_gate_zone_put(ngx_http_usage_gate_zone_t *zone,
-    u_char *owner, size_t len, const ug_counter_t *counter);
+    u_char *owner, size_t len, const ug_counter_t *counter,
+    const ug_notify_mark_t *notify);
 
 /*
  * Copies up to max owners that follow the cursor in the index's slot

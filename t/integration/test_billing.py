@@ -195,6 +195,12 @@ class Notifications(GateTestCase):
             proxy_pass http://{{echo}};
         }
         location = /metrics { usage_gate_metrics; }
+        location /usage_gate/admin {
+            usage_gate_admin zone=usage;
+            usage_gate_admin_token_file off;
+            allow 127.0.0.1;
+            deny all;
+        }
 """)
 
     def start(self):
@@ -258,6 +264,30 @@ class Notifications(GateTestCase):
         ng.quit()
         ng.start()
         for _ in range(2):
+            self.assertEqual(ask(self.port, u, path="/api/x").status, 200)
+        self.assertEqual(ask(self.port, u, path="/api/x").status, 402)
+        self.deliveries(2)
+        time.sleep(2)
+        got = [json.loads(d.body) for d in self.hook.requests]
+        self.assertEqual([(b["threshold"], b["used"]) for b in got],
+                         [(50, 2), (100, 4)])
+
+    def test_the_state_file_keeps_what_was_sent(self):
+        # the owner crosses 50 %, an admin gives a unit back, and after a
+        # restart the owner crosses 50 % again: the mark from the state
+        # file says it was sent in this cycle
+        ng = self.start()
+        u = [("X-User-Id", "notify-4"), ("X-Plan", "small")]
+        for _ in range(2):
+            self.assertEqual(ask(self.port, u, path="/api/x").status, 200)
+        self.deliveries(1)
+        r = request(self.port, "/usage_gate/admin/owners/notify-4/adjust",
+                    "POST", body={"delta": -1})
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.json["used"], 1, r.json)
+        ng.quit()
+        ng.start()
+        for _ in range(3):
             self.assertEqual(ask(self.port, u, path="/api/x").status, 200)
         self.assertEqual(ask(self.port, u, path="/api/x").status, 402)
         self.deliveries(2)
@@ -368,7 +398,7 @@ class Configuration(GateTestCase):
         for n in needles:
             self.assertIn(n, out)
 
-    def test_dynamodb_zones_refuse_what_they_cannot_bill(self):
+    def test_dynamodb_zones_take_every_billing_term(self):
         ddb = """
     usage_gate_zone  usage:1m;
     usage_gate_plan  free     month=20  minute=off;
@@ -385,18 +415,16 @@ class Configuration(GateTestCase):
             return 200;
         }
 """
-        self.check_refused(ddb + server(loc % ("plans=free",
-                                               "usage_gate_refund on;")),
-                           "usage_gate_refund is not supported yet with "
-                           "usage_gate_dynamodb", 'zone "usage"')
-        self.check_refused(ddb + server(loc % (
-            "plans=free", "usage_gate_cycle_anchor $http_x_anchor;")),
-            "usage_gate_cycle_anchor is not supported yet")
-        self.check_refused(ddb + server(loc % ("", "")),
-                           "a plan with overage= is not supported yet")
-        ok, out = self.make_nginx(ddb + server(loc % ("plans=free", ""))) \
-            .test_config()
-        self.assertTrue(ok, out)
+        # refunds, anchors and overage plans, as test_billing_dynamodb
+        # shows them billed in the table
+        for plans, directive in (("", "usage_gate_refund on;"),
+                                 ("", "usage_gate_cycle_anchor "
+                                      "$http_x_anchor;"),
+                                 ("", ""), ("plans=free", "")):
+            ok, out = self.make_nginx(ddb + server(loc % (plans,
+                                                          directive))) \
+                .test_config()
+            self.assertTrue(ok, (directive, out))
 
     def test_bad_parameters_are_refused(self):
         base = """

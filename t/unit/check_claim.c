@@ -636,6 +636,107 @@ START_TEST(carried_only_if_all_fits_the_limit)
 END_TEST
 
 
+START_TEST(refund_of_unwritten_usage)
+{
+    int         queue;
+    int64_t     backlog;
+    ug_claim_t  c;
+
+    /* async: 3 units allowed here, not yet written; 1 comes back */
+    c = known(10, 0);
+    backlog = 0;
+    ck_assert_int_eq(ug_claim_add(&c, SEP, 3, 1, &backlog, &queue), 0);
+    ck_assert_int_eq(backlog, 3);
+
+    ck_assert_uint_eq(ug_claim_refund(&c, SEP, 1, &backlog, &queue), 1);
+    ck_assert_int_eq(queue, 1);
+    ck_assert_int_eq(c.pending, 2);
+    ck_assert_int_eq(backlog, 2);
+    ck_assert_int_eq(ug_claim_used(&c, SEP), 12);
+}
+END_TEST
+
+
+START_TEST(refund_of_written_usage_is_a_negative_add)
+{
+    int         queue;
+    int32_t     month;
+    int64_t     backlog;
+    ug_claim_t  c;
+
+    /* strict: the table counted 10, this request's unit included */
+    c = known(10, 0);
+    backlog = 0;
+
+    ck_assert_uint_eq(ug_claim_refund(&c, SEP, 1, &backlog, &queue), 1);
+    ck_assert_int_eq(queue, 1);
+    ck_assert_int_eq(c.pending, -1);
+    ck_assert_int_eq(backlog, 0);
+    ck_assert_int_eq(ug_claim_used(&c, SEP), 9);
+
+    /* the sync writes it as ADD -1 */
+    ck_assert_int_eq(ug_claim_flush(&c, 0, &month, &backlog), -1);
+    ck_assert_int_eq(month, SEP);
+    ck_assert_int_eq(backlog, 0);
+
+    /* part unwritten, part written: only the unwritten leave the
+     * backlog */
+    c = known(10, 0);
+    backlog = 0;
+    (void) ug_claim_add(&c, SEP, 1, 1, &backlog, &queue);
+    ck_assert_uint_eq(ug_claim_refund(&c, SEP, 3, &backlog, &queue), 3);
+    ck_assert_int_eq(c.pending, -2);
+    ck_assert_int_eq(backlog, 0);
+    ck_assert_int_eq(ug_claim_used(&c, SEP), 8);
+}
+END_TEST
+
+
+START_TEST(refund_goes_back_to_the_claim)
+{
+    int         queue;
+    int32_t     month;
+    int64_t     backlog;
+    ug_claim_t  c;
+
+    /* auto: 8 claimed, 2 of them used; one comes back to the claim */
+    c = known(20, 8);
+    c.claimed = 8;
+    backlog = 0;
+    (void) ug_claim_use(&c, 1000, 2);
+    ck_assert_int_eq(ug_claim_used(&c, SEP), 14);
+
+    ck_assert_uint_eq(ug_claim_refund(&c, SEP, 1, &backlog, &queue), 1);
+    ck_assert_uint_eq(c.claimed, 7);
+    ck_assert_int_eq(c.pending, 0);
+    ck_assert_int_eq(ug_claim_used(&c, SEP), 13);
+
+    /* the final flush gives back all that is unused: the store counts
+     * 20 - 7 = 13, the one used unit */
+    ck_assert_int_eq(ug_claim_flush(&c, 1, &month, &backlog), -7);
+}
+END_TEST
+
+
+START_TEST(refund_of_a_closed_month_is_nothing)
+{
+    int         queue;
+    int64_t     backlog;
+    ug_claim_t  c;
+
+    c = known(10, 0);
+    backlog = 0;
+
+    ck_assert_uint_eq(ug_claim_refund(&c, OCT, 1, &backlog, &queue), 0);
+    ck_assert_uint_eq(ug_claim_refund(&c, SEP - 1, 1, &backlog, &queue), 0);
+    ck_assert_uint_eq(ug_claim_refund(&c, SEP, 0, &backlog, &queue), 0);
+    ck_assert_int_eq(queue, 0);
+    ck_assert_int_eq(c.pending, 0);
+    ck_assert_int_eq(ug_claim_used(&c, SEP), 10);
+}
+END_TEST
+
+
 START_TEST(start_one_claim_at_a_time)
 {
     ug_claim_t  c;
@@ -938,6 +1039,10 @@ claim_suite(void)
     tcase_add_test(tc, answered_sets_the_base_and_the_claim);
     tcase_add_test(tc, refusal_holds_for_a_while);
     tcase_add_test(tc, refusal_ends_with_the_month);
+    tcase_add_test(tc, refund_of_unwritten_usage);
+    tcase_add_test(tc, refund_of_written_usage_is_a_negative_add);
+    tcase_add_test(tc, refund_goes_back_to_the_claim);
+    tcase_add_test(tc, refund_of_a_closed_month_is_nothing);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("admin");

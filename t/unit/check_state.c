@@ -279,6 +279,8 @@ START_TEST(test_round_trip_many)
         r.unsynced = (i & 1) ? -(int64_t) UG_STATE_VALUE_MAX
                              : (int64_t) i;
         r.synced_base = (i == 7) ? UG_STATE_VALUE_MAX : i << 20;
+        r.notify_cycle = (i % 5) ? m : INT32_MIN;
+        r.notify_sent = (uint32_t) i * 2654435761u;
         ck_assert_int_eq(ug_state_write_record(w, &r), UG_STATE_OK);
     }
 
@@ -310,6 +312,10 @@ START_TEST(test_round_trip_many)
                                  : (int64_t) i);
         ck_assert_uint_eq(s.recs[i].synced_base,
                           (i == 7) ? UG_STATE_VALUE_MAX : i << 20);
+        ck_assert_int_eq(s.recs[i].notify_cycle,
+                         (i % 5) ? m : INT32_MIN);
+        ck_assert_uint_eq(s.recs[i].notify_sent,
+                          (uint32_t) i * 2654435761u);
     }
 
     t_sink_free(&s);
@@ -361,7 +367,7 @@ START_TEST(test_exact_layout)
 
     static const unsigned char  want[] = {
         0x89, 'U', 'G', 'S', 0x0d, 0x0a, 0x1a, 0x0a,
-        1, 0, 0, 0,
+        2, 0, 0, 0,
         0, 0, 0, 0,
         0x08, 0x07, 0x06, 0x05, 0x04, 0x03, 0x02, 0x01,
         2, 'k', '!',
@@ -373,6 +379,8 @@ START_TEST(test_exact_layout)
         0x09, 0, 0, 0,
         0xfb, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
         0x2a, 0, 0, 0, 0, 0, 0, 0,
+        0xfd, 0xff, 0xff, 0xff,
+        0x01, 0x80, 0, 0,
         'E', 1, 0, 0, 0, 0, 0, 0, 0
     };
 
@@ -393,6 +401,8 @@ START_TEST(test_exact_layout)
     r.counter.minute_used = 9;
     r.unsynced = -5;
     r.synced_base = 42;
+    r.notify_cycle = -3;
+    r.notify_sent = 0x8001;
     ck_assert_int_eq(ug_state_write_record(w, &r), UG_STATE_OK);
     ck_assert_int_eq(ug_state_commit(w, err, sizeof(err)), UG_STATE_OK);
 
@@ -414,6 +424,8 @@ START_TEST(test_exact_layout)
         ck_assert_uint_eq(s.n, 1);
         ck_assert_int_eq(s.recs[0].counter.month, -2);
         ck_assert_int_eq(s.recs[0].unsynced, -5);
+        ck_assert_int_eq(s.recs[0].notify_cycle, -3);
+        ck_assert_uint_eq(s.recs[0].notify_sent, 0x8001);
         t_sink_free(&s);
     }
 
@@ -425,6 +437,65 @@ START_TEST(test_exact_layout)
         ck_assert_int_eq(stat(path, &st), 0);
         ck_assert_int_eq(st.st_mode & 0777, 0600);
     }
+}
+END_TEST
+
+
+/* A file the previous build wrote (version 1, no notification marks)
+ * still loads, with no marks. */
+START_TEST(test_version_1_is_read)
+{
+    char           err[256];
+    size_t         len;
+    t_sink_t       s;
+    unsigned int   n;
+    unsigned char  buf[256];
+
+    static const unsigned char  v1[] = {
+        0x89, 'U', 'G', 'S', 0x0d, 0x0a, 0x1a, 0x0a,
+        1, 0, 0, 0,
+        0, 0, 0, 0,
+        0x08, 0x07, 0x06, 0x05, 0x04, 0x03, 0x02, 0x01,
+        2, 'k', '!',
+        'R', 3, 'b', 'o', 'b',
+        0x2c, 0x5f, 0, 0,
+        0x10, 0x20, 0, 0, 0, 0, 0, 0,
+        0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08,
+        0x44, 0x33, 0x22, 0x11,
+        0x09, 0, 0, 0,
+        0xfb, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+        0x2a, 0, 0, 0, 0, 0, 0, 0,
+        'R', 1, 'z',
+        0x2c, 0x5f, 0, 0,
+        0x07, 0, 0, 0, 0, 0, 0, 0,
+        0, 0, 0, 0, 0, 0, 0, 0,
+        0, 0, 0, 0,
+        0, 0, 0, 0,
+        0, 0, 0, 0, 0, 0, 0, 0,
+        0, 0, 0, 0, 0, 0, 0, 0,
+        'E', 2, 0, 0, 0, 0, 0, 0, 0
+    };
+
+    memcpy(buf, v1, sizeof(v1));
+    ck_assert_int_eq(EVP_Digest(v1, sizeof(v1), buf + sizeof(v1), &n,
+                                EVP_sha256(), NULL), 1);
+    len = sizeof(v1) + 32;
+
+    memset(&s, 0, sizeof(s));
+    ck_assert_msg(t_parse(buf, len, &s, err, sizeof(err)) == UG_STATE_OK,
+                  "%s", err);
+    ck_assert_uint_eq(s.n, 2);
+    ck_assert_mem_eq(s.owners[0], "bob", 3);
+    ck_assert_int_eq(s.recs[0].counter.month, 0x5f2c);
+    ck_assert_uint_eq(s.recs[0].counter.month_used, 0x2010);
+    ck_assert_int_eq(s.recs[0].unsynced, -5);
+    ck_assert_uint_eq(s.recs[0].synced_base, 42);
+    ck_assert_int_eq(s.recs[0].notify_cycle, 0);
+    ck_assert_uint_eq(s.recs[0].notify_sent, 0);
+    ck_assert_mem_eq(s.owners[1], "z", 1);
+    ck_assert_uint_eq(s.recs[1].counter.month_used, 7);
+    ck_assert_uint_eq(s.recs[1].notify_sent, 0);
+    t_sink_free(&s);
 }
 END_TEST
 
@@ -629,18 +700,24 @@ START_TEST(test_bad_magic_and_version)
                              sizeof(err)), UG_STATE_CORRUPT);
     ck_assert_ptr_nonnull(strstr(err, "bad magic"));
 
-    buf[8] = 2;
+    buf[8] = 3;
     t_fix_sum(buf, len);
     ck_assert_int_eq(t_parse(buf, len, &s, err, sizeof(err)),
                      UG_STATE_CORRUPT);
-    ck_assert_ptr_nonnull(strstr(err, "version 2"));
+    ck_assert_ptr_nonnull(strstr(err, "version 3"));
+
+    /* a version 2 file read as version 1: records of the wrong length */
     buf[8] = 1;
+    t_fix_sum(buf, len);
+    ck_assert_int_eq(t_parse(buf, len, &s, err, sizeof(err)),
+                     UG_STATE_CORRUPT);
+    buf[8] = 2;
 
     buf[11] = 0x80;
     t_fix_sum(buf, len);
     ck_assert_int_eq(t_parse(buf, len, &s, err, sizeof(err)),
                      UG_STATE_CORRUPT);
-    ck_assert_ptr_nonnull(strstr(err, "version 2147483649"));
+    ck_assert_ptr_nonnull(strstr(err, "version 2147483650"));
     buf[11] = 0;
 
     buf[13] = 1;
@@ -1070,6 +1147,7 @@ state_suite(void)
     tcase_add_test(tc, test_flipped_bits);
     tcase_add_test(tc, test_checksum_before_records);
     tcase_add_test(tc, test_bad_magic_and_version);
+    tcase_add_test(tc, test_version_1_is_read);
     tcase_add_test(tc, test_bounds);
     tcase_add_test(tc, test_past_months_skipped);
     tcase_add_test(tc, test_callback_stops);

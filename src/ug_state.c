@@ -20,7 +20,9 @@
 #define UG_STATE_REC_LEN    46          /* a record without its owner */
 #define UG_STATE_END_LEN    9           /* tag and count */
 #define UG_STATE_SUM_LEN    32          /* SHA-256 */
+#define UG_STATE_WRITE_LEN  (21 + UG_STATE_WRITER_LEN)  /* a 'W' record */
 #define UG_STATE_TAG_REC    'R'
+#define UG_STATE_TAG_WRITE  'W'
 #define UG_STATE_TAG_END    'E'
 
 /* Large enough that a zone of 100,000 owners is a few hundred writes. */
@@ -356,6 +358,30 @@ ug_state_delta_ok(int64_t v)
 }
 
 
+/* A 'W' record's fields as the reader accepts them. */
+static int
+ug_state_write_ok(const ug_state_write_t *wr)
+{
+    size_t  i;
+
+    if (wr->delta == 0 || !ug_state_delta_ok(wr->delta)
+        || wr->seq == 0 || wr->seq > (uint64_t) INT64_MAX)
+    {
+        return 0;
+    }
+
+    for (i = 0; i < UG_STATE_WRITER_LEN; i++) {
+        if (!((wr->writer[i] >= '0' && wr->writer[i] <= '9')
+              || (wr->writer[i] >= 'a' && wr->writer[i] <= 'f')))
+        {
+            return 0;
+        }
+    }
+
+    return 1;
+}
+
+
 int
 ug_state_write_record(ug_state_writer_t *w, const ug_state_record_t *rec)
 {
@@ -376,12 +402,14 @@ ug_state_write_record(ug_state_writer_t *w, const ug_state_record_t *rec)
         || rec->owner_len > UG_STATE_OWNER_MAX
         || !ug_state_value_ok(c->month_used)
         || !ug_state_value_ok(rec->synced_base)
-        || !ug_state_delta_ok(rec->unsynced))
+        || !ug_state_delta_ok(rec->unsynced)
+        || (rec->write.seq != 0 && !ug_state_write_ok(&rec->write)))
     {
         return UG_STATE_CORRUPT;
     }
 
-    p = ug_state_reserve(w, UG_STATE_REC_LEN + rec->owner_len);
+    p = ug_state_reserve(w, UG_STATE_REC_LEN + rec->owner_len
+                            + (rec->write.seq ? UG_STATE_WRITE_LEN : 0));
     if (p == NULL) {
         return w->rc;
     }
@@ -398,6 +426,15 @@ ug_state_write_record(ug_state_writer_t *w, const ug_state_record_t *rec)
     ug_put_u32(p + 24, c->minute_used);
     ug_put_u64(p + 28, ug_from_i64(rec->unsynced));
     ug_put_u64(p + 36, rec->synced_base);
+
+    if (rec->write.seq != 0) {
+        p += UG_STATE_REC_LEN - 2;
+        p[0] = UG_STATE_TAG_WRITE;
+        ug_put_u32(p + 1, ug_from_i32(rec->write.month));
+        ug_put_u64(p + 5, ug_from_i64(rec->write.delta));
+        ug_put_u64(p + 13, rec->write.seq);
+        memcpy(p + 21, rec->write.writer, UG_STATE_WRITER_LEN);
+    }
 
     w->records++;
 
@@ -551,7 +588,8 @@ ug_state_abort(ug_state_writer_t *w)
  */
 static size_t
 ug_state_record(const unsigned char *buf, size_t len, size_t pos,
-    uint64_t n, ug_state_record_t *rec, char *err, size_t err_size)
+    uint32_t version, uint64_t n, ug_state_record_t *rec, char *err,
+    size_t err_size)
 {
     size_t                olen;
     const unsigned char  *p;
@@ -602,7 +640,33 @@ ug_state_record(const unsigned char *buf, size_t len, size_t pos,
         return 0;
     }
 
-    return pos + UG_STATE_REC_LEN + olen;
+    pos += UG_STATE_REC_LEN + olen;
+
+    memset(&rec->write, 0, sizeof(ug_state_write_t));
+
+    if (version < 2 || pos == len || buf[pos] != UG_STATE_TAG_WRITE) {
+        return pos;
+    }
+
+    if (len - pos < UG_STATE_WRITE_LEN) {
+        ug_state_err(err, err_size, "truncated in the write of record %"
+                     PRIu64, n);
+        return 0;
+    }
+
+    p = buf + pos;
+    rec->write.month = ug_to_i32(ug_get_u32(p + 1));
+    rec->write.delta = ug_to_i64(ug_get_u64(p + 5));
+    rec->write.seq = ug_get_u64(p + 13);
+    memcpy(rec->write.writer, p + 21, UG_STATE_WRITER_LEN);
+
+    if (!ug_state_write_ok(&rec->write)) {
+        ug_state_err(err, err_size, "record %" PRIu64 ": write out of "
+                     "range", n);
+        return 0;
+    }
+
+    return pos + UG_STATE_WRITE_LEN;
 }
 
 
@@ -612,7 +676,7 @@ ug_state_parse(const unsigned char *buf, size_t len, int32_t current_month,
     unsigned char *salt, size_t *salt_len, char *err, size_t err_size)
 {
     size_t             pos, start, end, slen;
-    uint32_t           v;
+    uint32_t           v, version;
     uint64_t           n, count;
     unsigned int       mdlen;
     unsigned char      md[EVP_MAX_MD_SIZE];
@@ -639,10 +703,10 @@ ug_state_parse(const unsigned char *buf, size_t len, int32_t current_month,
         return UG_STATE_CORRUPT;
     }
 
-    v = ug_get_u32(buf + 8);
-    if (v != UG_STATE_VERSION) {
+    version = ug_get_u32(buf + 8);
+    if (version != 1 && version != UG_STATE_VERSION) {
         ug_state_err(err, err_size, "unsupported version %" PRIu32
-                     " (this build reads version %d)", v,
+                     " (this build reads versions 1 to %d)", version,
                      UG_STATE_VERSION);
         return UG_STATE_CORRUPT;
     }
@@ -695,7 +759,8 @@ ug_state_parse(const unsigned char *buf, size_t len, int32_t current_month,
             return UG_STATE_CORRUPT;
         }
 
-        pos = ug_state_record(buf, len, pos, n, &rec, err, err_size);
+        pos = ug_state_record(buf, len, pos, version, n, &rec, err,
+                              err_size);
         if (pos == 0) {
             return UG_STATE_CORRUPT;
         }
@@ -748,7 +813,8 @@ ug_state_parse(const unsigned char *buf, size_t len, int32_t current_month,
     pos = start;
 
     for (n = 0; buf[pos] == UG_STATE_TAG_REC; n++) {
-        pos = ug_state_record(buf, len, pos, n, &rec, err, err_size);
+        pos = ug_state_record(buf, len, pos, version, n, &rec, err,
+                              err_size);
 
         if (rec.counter.month < current_month || cb == NULL) {
             continue;

@@ -2,13 +2,14 @@
  * The state file: the zone's counters on disk, so that a restart, an
  * upgrade or a reload that resizes the zone loses no usage.
  *
- * Format, version 1.  Every integer is little-endian and is encoded and
+ * Format, version 2.  Every integer is little-endian and is encoded and
  * decoded byte by byte, never by dumping a struct: the file must read
  * back the same after a compiler, an architecture or a padding change.
  *
  *   header   8  magic  89 'U' 'G' 'S' 0d 0a 1a 0a
- *            4  version (1)
- *            4  flags (0; a version 1 reader refuses anything else)
+ *            4  version (2; version 1 files, which have no 'W'
+ *               records, are read too)
+ *            4  flags (0; a reader refuses anything else)
  *            8  written_at, unix seconds (signed)
  *            1  salt_len, 0..64
  *            n  salt
@@ -22,8 +23,15 @@
  *            4  minute_used
  *            8  unsynced       (signed: usage not yet written through)
  *            8  synced_base    (the count the store last confirmed)
+ *   write    1  tag 'W', optional, right after its owner's 'R' record:
+ *               a store write whose outcome is not known yet, to be
+ *               settled (applied at most once) after the next start
+ *            4  month          (signed, the month the write is for)
+ *            8  delta          (signed, non-zero: the units it adds)
+ *            8  seq            (1..2^63-1: its sequence for the writer)
+ *           16  writer         (lowercase hex digits)
  *   end      1  tag 'E'
- *            8  number of records
+ *            8  number of 'R' records
  *           32  SHA-256 of every byte before it
  *
  * Why this shape:
@@ -62,9 +70,12 @@
 #include "ug_identity.h"
 
 
-#define UG_STATE_VERSION    1
+#define UG_STATE_VERSION    2
 #define UG_STATE_SALT_MAX   64
 #define UG_STATE_OWNER_MAX  UG_OWNER_MAX
+
+/* The writer of a 'W' record: this many lowercase hex digits. */
+#define UG_STATE_WRITER_LEN 16
 
 /* The largest file ug_state_load reads: far more than any zone holds. */
 #define UG_STATE_FILE_MAX   (1024 * 1024 * 1024)
@@ -87,12 +98,26 @@ enum {
 };
 
 
+/*
+ * A write to the store whose outcome is not known (the answer was lost):
+ * kept so that it is settled, applied at most once, rather than sent
+ * again as a new one.  seq 0: none.
+ */
+typedef struct {
+    int32_t               month;
+    int64_t               delta;
+    uint64_t              seq;
+    char                  writer[UG_STATE_WRITER_LEN];
+} ug_state_write_t;
+
+
 typedef struct {
     const unsigned char  *owner;        /* not NUL-terminated */
     size_t                owner_len;    /* 1..UG_STATE_OWNER_MAX */
     ug_counter_t          counter;
     int64_t               unsynced;     /* DynamoDB: not yet written */
     uint64_t              synced_base;  /* DynamoDB: last confirmed */
+    ug_state_write_t      write;        /* DynamoDB: to settle ('W') */
 } ug_state_record_t;
 
 
@@ -111,9 +136,11 @@ ug_state_writer_t *ug_state_open_write(const char *path,
     size_t err_size);
 
 /*
- * Appends a record (buffered).  Returns UG_STATE_OK; UG_STATE_CORRUPT
- * for a record the reader would refuse (an owner ug_id_check refuses, a
- * count above UG_STATE_VALUE_MAX), which is left out while the writer
+ * Appends a record (buffered), and its 'W' record when rec->write.seq is
+ * not 0.  Returns UG_STATE_OK; UG_STATE_CORRUPT for a record the reader
+ * would refuse (an owner ug_id_check refuses, a count above
+ * UG_STATE_VALUE_MAX, a write with a zero delta, a seq above 2^63-1 or a
+ * writer that is not lowercase hex), which is left out while the writer
  * goes on; or UG_STATE_IO, after which every call fails and
  * ug_state_commit reports the error.
  */

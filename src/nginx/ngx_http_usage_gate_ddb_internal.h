@@ -82,13 +82,33 @@
 
 
 /*
- * An owner's DynamoDB state, after its name in the zone's node (64 bytes):
- * its link in the zone's sync queue and the claim arithmetic's state
- * (ug_claim.h), whose `back` holds the bytes from the node to here.
+ * An owner's DynamoDB state, after its name in the zone's node (104
+ * bytes): its link in the zone's sync queue, the claim arithmetic's state
+ * (ug_claim.h), whose `back` holds the bytes from the node to here, and
+ * its sync write to settle.
  */
+/*
+ * A sync write of the owner's whose outcome is not known yet (seq 0:
+ * none): sent, and its answer lost, or on its way.  It is settled, by
+ * sending it again as it is (its writer's sequence makes it apply at
+ * most once) and reading the item when it is refused, before the owner's
+ * units are written again; new units wait in pending meanwhile.  It
+ * stays in the zone across a reload and goes into the state file at a
+ * stop.
+ */
+typedef struct {
+    uint64_t                         seq;
+    int64_t                          delta;
+    int32_t                          month;
+    uint32_t                         pid;          /* sending it; 0 */
+    char                             writer[UG_DDB_WRITER_MAX];
+} ngx_http_usage_gate_ddb_once_t;
+
+
 typedef struct {
     ngx_queue_t                      dirty;
     ug_claim_t                       c;
+    ngx_http_usage_gate_ddb_once_t   once;
 } ngx_http_usage_gate_ddb_node_t;
 
 
@@ -128,6 +148,8 @@ typedef struct {
     uint64_t                         usage;        /* its positive part */
     int32_t                          month;
     unsigned                         busy:1;
+    uint64_t                         seq;          /* the node's once */
+    char                             writer[UG_DDB_WRITER_MAX + 1];
     size_t                           len;
     u_char                           owner[UG_OWNER_MAX];
 } ngx_http_usage_gate_ddb_flush_t;
@@ -313,6 +335,8 @@ ngx_int_t ngx_http_usage_gate_ddb_body(
 ngx_int_t ngx_http_usage_gate_ddb_lane_take(ngx_uint_t *lane, char *writer,
     ngx_log_t *log);
 void ngx_http_usage_gate_ddb_lane_put(ngx_uint_t lane);
+ngx_int_t ngx_http_usage_gate_ddb_sync_writer(char *writer,
+    ngx_log_t *log);
 uint64_t ngx_http_usage_gate_ddb_next_seq(void);
 ngx_int_t ngx_http_usage_gate_ddb_body_once(
     ngx_http_usage_gate_ddb_conf_t *dc, ngx_pool_t *pool, u_char *owner,

@@ -129,8 +129,9 @@ typedef struct {
     ngx_atomic_t                     writes;        /* UpdateItem calls */
     ngx_atomic_t                     down_until;    /* ngx_current_msec */
 
-    /* bumped when a reload maps this zone for a new configuration: a
-     * worker of an older one leaves the zone's units to the new workers */
+    /* bumped when a configuration that uses this zone is committed (a
+     * start, a reload that succeeds): a worker of an older one leaves the
+     * zone's units to the new workers */
     ngx_atomic_t                     generation;
     ngx_atomic_t                     loss_logged;   /* at a stop: once */
     ngx_http_usage_gate_ddb_err_t    errors[NGX_HTTP_USAGE_GATE_DDB_ERRORS];
@@ -183,7 +184,7 @@ struct ngx_http_usage_gate_ddb_conf_s {
     ngx_uint_t                       failed;       /* in this round */
     time_t                           logged;
     ngx_http_usage_gate_ddb_flush_t *flush;
-    ngx_atomic_uint_t                generation;   /* the zone's at start */
+    ngx_atomic_uint_t                generation;   /* this config's */
     unsigned                         exiting:1;    /* quit or reload seen */
     unsigned                         final:1;      /* ran the last flush */
 };
@@ -314,6 +315,8 @@ ngx_int_t ngx_http_usage_gate_ddb_resume(ngx_http_request_t *r,
 ngx_int_t ngx_http_usage_gate_ddb_init_process(ngx_cycle_t *cycle,
     ngx_http_usage_gate_main_conf_t *mcf);
 void ngx_http_usage_gate_ddb_exit_process(ngx_cycle_t *cycle,
+    ngx_http_usage_gate_main_conf_t *mcf);
+ngx_int_t ngx_http_usage_gate_ddb_init_module(ngx_cycle_t *cycle,
     ngx_http_usage_gate_main_conf_t *mcf);
 
 /* ngx_http_usage_gate_ddb_admin.c */

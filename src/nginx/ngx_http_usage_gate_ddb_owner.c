@@ -24,10 +24,8 @@ ngx_http_usage_gate_ddb_init_zone(ngx_http_usage_gate_zone_t *zone,
     }
 
     if (zone->sh->store != NULL) {
-        /* a reload kept the zone: the old workers, told to quit once the
-         * new ones run, see this and leave what is unwritten to them */
-        dsh = zone->sh->store;
-        (void) ngx_atomic_fetch_add(&dsh->generation, 1);
+        /* a reload kept the zone: its generation moves on only once the
+         * reload cannot fail any more (..._ddb_init_module) */
         return NGX_OK;
     }
 

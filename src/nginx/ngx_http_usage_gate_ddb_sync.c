@@ -713,7 +713,6 @@ ngx_http_usage_gate_ddb_init_process(ngx_cycle_t *cycle,
     char                             *v;
     ngx_uint_t                        i, need;
     ngx_msec_t                        delay;
-    ngx_http_usage_gate_zone_t       *zone;
     ngx_http_usage_gate_ddb_aws_t    *aws;
     ngx_http_usage_gate_ddb_conf_t  **dcp, *dc;
 
@@ -780,10 +779,6 @@ ngx_http_usage_gate_ddb_init_process(ngx_cycle_t *cycle,
             return NGX_ERROR;
         }
 
-        zone = dc->shm_zone->data;
-        dc->generation = ((ngx_http_usage_gate_ddb_sh_t *)
-                          zone->sh->store)->generation;
-
         dc->sync_event.handler = ngx_http_usage_gate_ddb_sync_timer;
         dc->sync_event.data = dc;
         dc->sync_event.log = cycle->log;
@@ -836,6 +831,43 @@ ngx_http_usage_gate_ddb_init_process(ngx_cycle_t *cycle,
     }
 
     ngx_add_timer(&aws->refresh, 1);
+
+    return NGX_OK;
+}
+
+
+/*
+ * The configuration is committed: its zones' generation moves on, so
+ * that the workers of the one before, told to quit next, leave what is
+ * unwritten to this one's.  A reload that fails (a port that cannot be
+ * bound, after the zones were mapped) never gets here, and the running
+ * workers go on writing.
+ */
+ngx_int_t
+ngx_http_usage_gate_ddb_init_module(ngx_cycle_t *cycle,
+    ngx_http_usage_gate_main_conf_t *mcf)
+{
+    ngx_uint_t                        i;
+    ngx_http_usage_gate_zone_t       *zone;
+    ngx_http_usage_gate_ddb_sh_t     *dsh;
+    ngx_http_usage_gate_ddb_conf_t  **dcp;
+
+    if (mcf->ddb == NULL) {
+        return NGX_OK;
+    }
+
+    dcp = mcf->ddb->elts;
+
+    for (i = 0; i < mcf->ddb->nelts; i++) {
+        zone = dcp[i]->shm_zone->data;
+
+        if (zone->sh == NULL || zone->sh->store == NULL) {
+            continue;
+        }
+
+        dsh = zone->sh->store;
+        dcp[i]->generation = ngx_atomic_fetch_add(&dsh->generation, 1) + 1;
+    }
 
     return NGX_OK;
 }

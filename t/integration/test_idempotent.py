@@ -16,6 +16,7 @@ import socket
 import threading
 import time
 
+from harness import wait_for
 from test_dynamodb import CREDS, DynamoDBCase, Load, ask, ddb_http
 
 RESET_EVERY = 5
@@ -29,10 +30,12 @@ class ApplyThenReset:
     closed; with only, just the UpdateItems whose body only() accepts
     are counted for it."""
 
-    def __init__(self, upstream: int, stall: float = 0.0, only=None):
+    def __init__(self, upstream: int, stall: float = 0.0, only=None,
+                 every: int = RESET_EVERY):
         self.upstream = upstream
         self.stall = stall
         self.only = only
+        self.every = every
         self.lock = threading.Lock()
         self.updates = 0
         self.resets = 0
@@ -110,7 +113,7 @@ class ApplyThenReset:
                     if (target.endswith(".UpdateItem")
                             and (self.only is None or self.only(body))):
                         self.updates += 1
-                        if self.updates % RESET_EVERY == 0:
+                        if self.every and self.updates % self.every == 0:
                             self.resets += 1
                             reset = True
                     elif target.endswith(".GetItem"):
@@ -187,12 +190,16 @@ class StalledAnswers(DynamoDBCase):
     Each is settled (sent again as it was, and read when refused) before
     the owner's units are written again; none is counted twice."""
 
-    def stalled_gate(self, params: str, month: str, **kw):
+    def stalled_gate(self, params: str, month: str, state: bool = False,
+                     **kw):
         proxy = ApplyThenReset(self.ddb.port, stall=2.5, **kw).start()
         self.addCleanup(proxy.close)
         conf = ddb_http(self.ddb, params, month).replace(
             self.ddb.endpoint, proxy.endpoint)
-        self.nginx(conf, main=CREDS)
+        if state:
+            conf = conf.replace("usage:1m;",
+                                "usage:1m state={{dir}}/u.state;")
+        self.ng = self.nginx(conf, main=CREDS)
         return proxy
 
     def bursts(self, owner: str, plan: str = None, rounds: int = 12,
@@ -231,3 +238,26 @@ class StalledAnswers(DynamoDBCase):
         # claims were given back, and some of those answers were lost
         self.assertGreaterEqual(proxy.resets, 1, proxy.updates)
         self.assertTable(owner, ok, timeout=20)
+
+    def test_a_write_not_settled_at_a_stop_is_settled_after_the_start(self):
+        # every sync write is applied and its answer never comes in time
+        proxy = self.stalled_gate("mode=async sync=1s timeout=1s", "1000",
+                                  state=True, every=1)
+        owner = self.owner("stop-unsettled")
+        for _ in range(5):
+            self.assertEqual(ask(self.port, owner).status, 200)
+        wait_for(lambda: proxy.resets >= 1, 10, what="a stalled write")
+        self.assertEqual(self.ddb.count(owner), 5)
+
+        # the quit's last round cannot settle it: the state file keeps it
+        self.ng.quit()
+        self.assertEqual(self.ddb.count(owner), 5)
+
+        # after the start it is settled (applied already), not added again
+        proxy.every = 0
+        self.ng.start()
+        for _ in range(3):
+            self.assertEqual(ask(self.port, owner).status, 200)
+        self.assertTable(owner, 8, timeout=10)
+        time.sleep(2.5)
+        self.assertEqual(self.ddb.count(owner), 8)

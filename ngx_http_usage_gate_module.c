@@ -49,6 +49,7 @@ static char *ngx_http_usage_gate_jwt_cache(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_usage_gate_log_level(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static ngx_int_t ngx_http_usage_gate_init_module(ngx_cycle_t *cycle);
 static ngx_int_t ngx_http_usage_gate_init_process(ngx_cycle_t *cycle);
 static void ngx_http_usage_gate_exit_process(ngx_cycle_t *cycle);
 static ngx_http_usage_gate_main_conf_t *ngx_http_usage_gate_cycle_conf(
@@ -318,7 +319,7 @@ ngx_module_t  ngx_http_usage_gate_module = {
     ngx_http_usage_gate_commands,          /* module directives */
     NGX_HTTP_MODULE,                       /* module type */
     NULL,                                  /* init master */
-    NULL,                                  /* init module */
+    ngx_http_usage_gate_init_module,       /* init module */
     ngx_http_usage_gate_init_process,      /* init process */
     NULL,                                  /* init thread */
     NULL,                                  /* exit thread */
@@ -1256,6 +1257,21 @@ ngx_http_usage_gate_cycle_conf(ngx_cycle_t *cycle)
 
     return ngx_http_cycle_get_module_main_conf(cycle,
                                                ngx_http_usage_gate_module);
+}
+
+
+/* The configuration is committed: a reload can no longer fail. */
+static ngx_int_t
+ngx_http_usage_gate_init_module(ngx_cycle_t *cycle)
+{
+    ngx_http_usage_gate_main_conf_t  *mcf;
+
+    mcf = ngx_http_usage_gate_cycle_conf(cycle);
+    if (mcf == NULL) {
+        return NGX_OK;
+    }
+
+    return ngx_http_usage_gate_store_init_module(cycle, mcf);
 }
 
 

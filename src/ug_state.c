@@ -21,7 +21,9 @@
 #define UG_STATE_REC_LEN    54          /* version 2: and notify marks */
 #define UG_STATE_END_LEN    9           /* tag and count */
 #define UG_STATE_SUM_LEN    32          /* SHA-256 */
+#define UG_STATE_WRITE_LEN  (21 + UG_STATE_WRITER_LEN)  /* a 'W' record */
 #define UG_STATE_TAG_REC    'R'
+#define UG_STATE_TAG_WRITE  'W'
 #define UG_STATE_TAG_END    'E'
 
 /* Large enough that a zone of 100,000 owners is a few hundred writes. */
@@ -357,6 +359,30 @@ ug_state_delta_ok(int64_t v)
 }
 
 
+/* A 'W' record's fields as the reader accepts them. */
+static int
+ug_state_write_ok(const ug_state_write_t *wr)
+{
+    size_t  i;
+
+    if (wr->delta == 0 || !ug_state_delta_ok(wr->delta)
+        || wr->seq == 0 || wr->seq > (uint64_t) INT64_MAX)
+    {
+        return 0;
+    }
+
+    for (i = 0; i < UG_STATE_WRITER_LEN; i++) {
+        if (!((wr->writer[i] >= '0' && wr->writer[i] <= '9')
+              || (wr->writer[i] >= 'a' && wr->writer[i] <= 'f')))
+        {
+            return 0;
+        }
+    }
+
+    return 1;
+}
+
+
 int
 ug_state_write_record(ug_state_writer_t *w, const ug_state_record_t *rec)
 {
@@ -377,12 +403,14 @@ ug_state_write_record(ug_state_writer_t *w, const ug_state_record_t *rec)
         || rec->owner_len > UG_STATE_OWNER_MAX
         || !ug_state_value_ok(c->month_used)
         || !ug_state_value_ok(rec->synced_base)
-        || !ug_state_delta_ok(rec->unsynced))
+        || !ug_state_delta_ok(rec->unsynced)
+        || (rec->write.seq != 0 && !ug_state_write_ok(&rec->write)))
     {
         return UG_STATE_CORRUPT;
     }
 
-    p = ug_state_reserve(w, UG_STATE_REC_LEN + rec->owner_len);
+    p = ug_state_reserve(w, UG_STATE_REC_LEN + rec->owner_len
+                            + (rec->write.seq ? UG_STATE_WRITE_LEN : 0));
     if (p == NULL) {
         return w->rc;
     }
@@ -401,6 +429,15 @@ ug_state_write_record(ug_state_writer_t *w, const ug_state_record_t *rec)
     ug_put_u64(p + 36, rec->synced_base);
     ug_put_u32(p + 44, ug_from_i32(rec->notify_cycle));
     ug_put_u32(p + 48, rec->notify_sent);
+
+    if (rec->write.seq != 0) {
+        p += UG_STATE_REC_LEN - 2;
+        p[0] = UG_STATE_TAG_WRITE;
+        ug_put_u32(p + 1, ug_from_i32(rec->write.month));
+        ug_put_u64(p + 5, ug_from_i64(rec->write.delta));
+        ug_put_u64(p + 13, rec->write.seq);
+        memcpy(p + 21, rec->write.writer, UG_STATE_WRITER_LEN);
+    }
 
     w->records++;
 
@@ -615,7 +652,36 @@ ug_state_record(const unsigned char *buf, size_t len, size_t pos,
         return 0;
     }
 
-    return pos + rlen + olen;
+    pos += rlen + olen;
+
+    memset(&rec->write, 0, sizeof(ug_state_write_t));
+
+    /* only version 2 has writes */
+    if (rlen == UG_STATE_REC_LEN_V1 || pos == len
+        || buf[pos] != UG_STATE_TAG_WRITE)
+    {
+        return pos;
+    }
+
+    if (len - pos < UG_STATE_WRITE_LEN) {
+        ug_state_err(err, err_size, "truncated in the write of record %"
+                     PRIu64, n);
+        return 0;
+    }
+
+    p = buf + pos;
+    rec->write.month = ug_to_i32(ug_get_u32(p + 1));
+    rec->write.delta = ug_to_i64(ug_get_u64(p + 5));
+    rec->write.seq = ug_get_u64(p + 13);
+    memcpy(rec->write.writer, p + 21, UG_STATE_WRITER_LEN);
+
+    if (!ug_state_write_ok(&rec->write)) {
+        ug_state_err(err, err_size, "record %" PRIu64 ": write out of "
+                     "range", n);
+        return 0;
+    }
+
+    return pos + UG_STATE_WRITE_LEN;
 }
 
 

@@ -24,13 +24,20 @@
  *            8  synced_base    (the count the store last confirmed)
  *            4  notify_cycle   (signed, a ug_cycle_t id)   version 2 only
  *            4  notify_sent    (thresholds notified in it) version 2 only
+ *   write    1  tag 'W', optional, right after its owner's 'R' record:
+ *               a store write whose outcome is not known yet, to be
+ *               settled (applied at most once) after the next start
+ *            4  month          (signed, the month the write is for)
+ *            8  delta          (signed, non-zero: the units it adds)
+ *            8  seq            (1..2^63-1: its sequence for the writer)
+ *           16  writer         (lowercase hex digits)
  *   end      1  tag 'E'
- *            8  number of records
+ *            8  number of 'R' records
  *           32  SHA-256 of every byte before it
  *
- * A version 1 file's records end at synced_base; they load with no
- * notification marks (none sent), so an upgrade reads the last file
- * the previous build wrote.
+ * A version 1 file's records end at synced_base and it has no 'W'
+ * records; they load with no notification marks (none sent), so an
+ * upgrade reads the last file the previous build wrote.
  *
  * Why this shape:
  * - The magic follows PNG's: the high byte catches 7-bit transfers, the
@@ -72,6 +79,9 @@
 #define UG_STATE_SALT_MAX   64
 #define UG_STATE_OWNER_MAX  UG_OWNER_MAX
 
+/* The writer of a 'W' record: this many lowercase hex digits. */
+#define UG_STATE_WRITER_LEN 16
+
 /* The largest file ug_state_load reads: far more than any zone holds. */
 #define UG_STATE_FILE_MAX   (1024 * 1024 * 1024)
 
@@ -93,6 +103,19 @@ enum {
 };
 
 
+/*
+ * A write to the store whose outcome is not known (the answer was lost):
+ * kept so that it is settled, applied at most once, rather than sent
+ * again as a new one.  seq 0: none.
+ */
+typedef struct {
+    int32_t               month;
+    int64_t               delta;
+    uint64_t              seq;
+    char                  writer[UG_STATE_WRITER_LEN];
+} ug_state_write_t;
+
+
 typedef struct {
     const unsigned char  *owner;        /* not NUL-terminated */
     size_t                owner_len;    /* 1..UG_STATE_OWNER_MAX */
@@ -103,6 +126,7 @@ typedef struct {
      * cycle notify_cycle; 0 and 0 from a version 1 file */
     int32_t               notify_cycle;
     uint32_t              notify_sent;
+    ug_state_write_t      write;        /* DynamoDB: to settle ('W') */
 } ug_state_record_t;
 
 
@@ -121,9 +145,11 @@ ug_state_writer_t *ug_state_open_write(const char *path,
     size_t err_size);
 
 /*
- * Appends a record (buffered).  Returns UG_STATE_OK; UG_STATE_CORRUPT
- * for a record the reader would refuse (an owner ug_id_check refuses, a
- * count above UG_STATE_VALUE_MAX), which is left out while the writer
+ * Appends a record (buffered), and its 'W' record when rec->write.seq is
+ * not 0.  Returns UG_STATE_OK; UG_STATE_CORRUPT for a record the reader
+ * would refuse (an owner ug_id_check refuses, a count above
+ * UG_STATE_VALUE_MAX, a write with a zero delta, a seq above 2^63-1 or a
+ * writer that is not lowercase hex), which is left out while the writer
  * goes on; or UG_STATE_IO, after which every call fails and
  * ug_state_commit reports the error.
  */

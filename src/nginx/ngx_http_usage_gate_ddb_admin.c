@@ -59,6 +59,20 @@ ngx_http_usage_gate_ddb_admin_changed(ngx_http_usage_gate_zone_t *zone,
     /* reset and PUT say what the whole count is (a SET); adjust changes
      * it by a delta */
     backlog = 0;
+
+    /* a SET replaces whatever a sync write to settle would add to the
+     * month it sets */
+    if (req->action != UG_ADMIN_ADJUST && st->once.seq != 0
+        && st->once.month == month)
+    {
+        if (st->once.delta > 0) {
+            backlog -= st->once.delta;
+        }
+
+        st->once.seq = 0;
+        st->once.pid = 0;
+    }
+
     ug_claim_admin(&st->c, month, counter->month_used,
                    req->action != UG_ADMIN_ADJUST, &backlog);
     dsh->backlog += (ngx_atomic_uint_t) backlog;

@@ -427,6 +427,7 @@ ngx_http_usage_gate_store_t  ngx_http_usage_gate_ddb_store = {
     ngx_http_usage_gate_ddb_init_main_conf,
     ngx_http_usage_gate_ddb_init_process,
     ngx_http_usage_gate_ddb_exit_process,
+    ngx_http_usage_gate_ddb_init_module,
     ngx_http_usage_gate_ddb_init_zone,
     ngx_http_usage_gate_ddb_keep,
     ngx_http_usage_gate_ddb_record,

@@ -87,13 +87,33 @@
 
 
 /*
- * An owner's DynamoDB state, after its name in the zone's node (64 bytes):
- * its link in the zone's sync queue and the claim arithmetic's state
- * (ug_claim.h), whose `back` holds the bytes from the node to here.
+ * An owner's DynamoDB state, after its name in the zone's node (104
+ * bytes): its link in the zone's sync queue, the claim arithmetic's state
+ * (ug_claim.h), whose `back` holds the bytes from the node to here, and
+ * its sync write to settle.
  */
+/*
+ * A sync write of the owner's whose outcome is not known yet (seq 0:
+ * none): sent, and its answer lost, or on its way.  It is settled, by
+ * sending it again as it is (its writer's sequence makes it apply at
+ * most once) and reading the item when it is refused, before the owner's
+ * units are written again; new units wait in pending meanwhile.  It
+ * stays in the zone across a reload and goes into the state file at a
+ * stop.
+ */
+typedef struct {
+    uint64_t                         seq;
+    int64_t                          delta;
+    int32_t                          month;
+    uint32_t                         pid;          /* sending it; 0 */
+    char                             writer[UG_DDB_WRITER_MAX];
+} ngx_http_usage_gate_ddb_once_t;
+
+
 typedef struct {
     ngx_queue_t                      dirty;
     ug_claim_t                       c;
+    ngx_http_usage_gate_ddb_once_t   once;
 } ngx_http_usage_gate_ddb_node_t;
 
 
@@ -114,8 +134,9 @@ typedef struct {
     ngx_atomic_t                     writes;        /* UpdateItem calls */
     ngx_atomic_t                     down_until;    /* ngx_current_msec */
 
-    /* bumped when a reload maps this zone for a new configuration: a
-     * worker of an older one leaves the zone's units to the new workers */
+    /* bumped when a configuration that uses this zone is committed (a
+     * start, a reload that succeeds): a worker of an older one leaves the
+     * zone's units to the new workers */
     ngx_atomic_t                     generation;
     ngx_atomic_t                     loss_logged;   /* at a stop: once */
     ngx_http_usage_gate_ddb_err_t    errors[NGX_HTTP_USAGE_GATE_DDB_ERRORS];
@@ -133,6 +154,8 @@ typedef struct {
     uint64_t                         usage;        /* its positive part */
     int32_t                          month;
     unsigned                         busy:1;
+    uint64_t                         seq;          /* the node's once */
+    char                             writer[UG_DDB_WRITER_MAX + 1];
     size_t                           len;
     u_char                           owner[UG_OWNER_MAX];
 } ngx_http_usage_gate_ddb_flush_t;
@@ -166,7 +189,7 @@ struct ngx_http_usage_gate_ddb_conf_s {
     ngx_uint_t                       failed;       /* in this round */
     time_t                           logged;
     ngx_http_usage_gate_ddb_flush_t *flush;
-    ngx_atomic_uint_t                generation;   /* the zone's at start */
+    ngx_atomic_uint_t                generation;   /* this config's */
     unsigned                         exiting:1;    /* quit or reload seen */
     unsigned                         final:1;      /* ran the last flush */
 };
@@ -304,6 +327,8 @@ ngx_int_t ngx_http_usage_gate_ddb_init_process(ngx_cycle_t *cycle,
     ngx_http_usage_gate_main_conf_t *mcf);
 void ngx_http_usage_gate_ddb_exit_process(ngx_cycle_t *cycle,
     ngx_http_usage_gate_main_conf_t *mcf);
+ngx_int_t ngx_http_usage_gate_ddb_init_module(ngx_cycle_t *cycle,
+    ngx_http_usage_gate_main_conf_t *mcf);
 
 /* ngx_http_usage_gate_ddb_admin.c */
 void ngx_http_usage_gate_ddb_admin_changed(ngx_http_usage_gate_zone_t *zone,
@@ -324,6 +349,8 @@ ngx_int_t ngx_http_usage_gate_ddb_body(
 ngx_int_t ngx_http_usage_gate_ddb_lane_take(ngx_uint_t *lane, char *writer,
     ngx_log_t *log);
 void ngx_http_usage_gate_ddb_lane_put(ngx_uint_t lane);
+ngx_int_t ngx_http_usage_gate_ddb_sync_writer(char *writer,
+    ngx_log_t *log);
 uint64_t ngx_http_usage_gate_ddb_next_seq(void);
 ngx_int_t ngx_http_usage_gate_ddb_body_once(
     ngx_http_usage_gate_ddb_conf_t *dc, ngx_pool_t *pool, u_char *owner,

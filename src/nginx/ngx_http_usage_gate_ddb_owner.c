@@ -25,10 +25,8 @@ ngx_http_usage_gate_ddb_init_zone(ngx_http_usage_gate_zone_t *zone,
     }
 
     if (zone->sh->store != NULL) {
-        /* a reload kept the zone: the old workers, told to quit once the
-         * new ones run, see this and leave what is unwritten to them */
-        dsh = zone->sh->store;
-        (void) ngx_atomic_fetch_add(&dsh->generation, 1);
+        /* a reload kept the zone: its generation moves on only once the
+         * reload cannot fail any more (..._ddb_init_module) */
         return NGX_OK;
     }
 
@@ -145,6 +143,14 @@ ngx_http_usage_gate_ddb_used(ngx_http_usage_gate_node_t *un,
     used = ug_claim_used(&st->c,
                          ngx_http_usage_gate_ddb_month(un->counter.month));
 
+    /* a write to settle counts as the table will once it is settled */
+    if (used >= 0 && st->once.seq != 0
+        && st->once.month == un->counter.month)
+    {
+        used += st->once.delta;
+        used = used > 0 ? used : 0;
+    }
+
     if (used >= 0) {
         un->counter.month_used = (uint64_t) used;
     }
@@ -175,7 +181,7 @@ ngx_http_usage_gate_ddb_keep(ngx_http_usage_gate_zone_t *zone,
 
     st = ngx_http_usage_gate_node_extra(un);
 
-    return ug_claim_keep(&st->c);
+    return ug_claim_keep(&st->c) || st->once.seq != 0;
 }
 
 
@@ -195,6 +201,16 @@ ngx_http_usage_gate_ddb_record(ngx_http_usage_gate_zone_t *zone,
     rec->carry.synced_base = carry.synced_base;
     rec->carry.old_unsynced = carry.old_unsynced;
     rec->carry.old_month = carry.old_month;
+
+    ngx_memzero(&rec->carry.write, sizeof(ug_state_write_t));
+
+    if (st->once.seq != 0) {
+        rec->carry.write.month = st->once.month;
+        rec->carry.write.delta = st->once.delta;
+        rec->carry.write.seq = st->once.seq;
+        ngx_memcpy(rec->carry.write.writer, st->once.writer,
+                   UG_STATE_WRITER_LEN);
+    }
 }
 
 
@@ -220,6 +236,13 @@ ngx_http_usage_gate_ddb_restore(ngx_http_usage_gate_zone_t *zone,
     carry.old_unsynced = rec->carry.old_unsynced;
     carry.old_month = rec->carry.old_month;
 
+    /* a write to settle is usage the table may have seen */
+    if (rec->carry.write.seq != 0 && rec->carry.write.delta > 0
+        && rec->carry.write.month == rec->counter.month)
+    {
+        carry.unsynced += rec->carry.write.delta;
+    }
+
     unseen = ug_claim_unseen(rec->counter.month_used, &carry);
 
     rec->carry.unsynced += unseen;
@@ -239,8 +262,17 @@ ngx_http_usage_gate_ddb_restore(ngx_http_usage_gate_zone_t *zone,
         rec->carry.old_unsynced = 0;
     }
 
+    /*
+     * A write whose outcome was not known at the stop (or in the zone a
+     * resize replaced) is settled here, as it was.  Not by a new binary's
+     * first zone: the old workers settle it themselves, as above.
+     */
+    if (ngx_inherited && ngx_is_init_cycle((ngx_cycle_t *) ngx_cycle)) {
+        rec->carry.write.seq = 0;
+    }
+
     if (rec->carry.unsynced == 0 && rec->carry.old_unsynced == 0
-        && rec->carry.synced_base == 0)
+        && rec->carry.synced_base == 0 && rec->carry.write.seq == 0)
     {
         return;
     }
@@ -277,6 +309,22 @@ ngx_http_usage_gate_ddb_restore(ngx_http_usage_gate_zone_t *zone,
 
     lost += ngx_http_usage_gate_ddb_add(zone, st, month, rec->carry.unsynced,
                                         1);
+
+    if (rec->carry.write.seq != 0 && st->once.seq == 0) {
+        st->once.seq = rec->carry.write.seq;
+        st->once.delta = rec->carry.write.delta;
+        st->once.month = rec->carry.write.month;
+        st->once.pid = 0;
+        ngx_memcpy(st->once.writer, rec->carry.write.writer,
+                   UG_DDB_WRITER_MAX);
+
+        if (st->once.delta > 0) {
+            ((ngx_http_usage_gate_ddb_sh_t *) zone->sh->store)->backlog +=
+                (ngx_atomic_uint_t) st->once.delta;
+        }
+
+        ngx_http_usage_gate_ddb_dirty(zone, st);
+    }
 
     /* a base from before a restart is a fair first guess; it is replaced
      * by the table's at the first answer */

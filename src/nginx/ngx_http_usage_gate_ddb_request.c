@@ -136,13 +136,14 @@ ngx_http_usage_gate_ddb_lane_take(ngx_uint_t *lane, char *writer,
         ngx_http_usage_gate_ddb_id[NGX_HTTP_USAGE_GATE_DDB_ID_LEN - 1] =
             "0123456789abcdef"[raw[sizeof(raw) - 1] & 0xf];
 
-        /* a stack: lane 0 on top, so the lowest free lanes are reused */
-        for (i = 0; i < NGX_HTTP_USAGE_GATE_DDB_LANES; i++) {
+        /* a stack: lane 0 on top, so the lowest free lanes are reused;
+         * the last lane is the sync's (..._sync_writer) */
+        for (i = 0; i < NGX_HTTP_USAGE_GATE_DDB_LANES - 1; i++) {
             ngx_http_usage_gate_ddb_lanes[i] =
-                (uint16_t) (NGX_HTTP_USAGE_GATE_DDB_LANES - 1 - i);
+                (uint16_t) (NGX_HTTP_USAGE_GATE_DDB_LANES - 2 - i);
         }
 
-        ngx_http_usage_gate_ddb_lanes_n = NGX_HTTP_USAGE_GATE_DDB_LANES;
+        ngx_http_usage_gate_ddb_lanes_n = NGX_HTTP_USAGE_GATE_DDB_LANES - 1;
         ngx_http_usage_gate_ddb_ready = 1;
     }
 
@@ -160,6 +161,36 @@ ngx_http_usage_gate_ddb_lane_take(ngx_uint_t *lane, char *writer,
                NGX_HTTP_USAGE_GATE_DDB_ID_LEN);
     ngx_sprintf((u_char *) writer + NGX_HTTP_USAGE_GATE_DDB_ID_LEN,
                 "%03xi%Z", *lane);
+
+    return NGX_OK;
+}
+
+
+/*
+ * The writer of this process's sync writes: a lane of its own.  The sync
+ * has at most one write per owner to settle, and sends the owner's next
+ * only once that one is settled, so writes to one item never overtake
+ * each other in it.
+ */
+ngx_int_t
+ngx_http_usage_gate_ddb_sync_writer(char *writer, ngx_log_t *log)
+{
+    ngx_uint_t  lane;
+
+    if (!ngx_http_usage_gate_ddb_ready) {
+        if (ngx_http_usage_gate_ddb_lane_take(&lane, writer, log)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        ngx_http_usage_gate_ddb_lane_put(lane);
+    }
+
+    ngx_memcpy(writer, ngx_http_usage_gate_ddb_id,
+               NGX_HTTP_USAGE_GATE_DDB_ID_LEN);
+    ngx_sprintf((u_char *) writer + NGX_HTTP_USAGE_GATE_DDB_ID_LEN,
+                "%03xi%Z", (ngx_uint_t) NGX_HTTP_USAGE_GATE_DDB_LANES - 1);
 
     return NGX_OK;
 }

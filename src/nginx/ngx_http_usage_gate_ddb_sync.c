@@ -29,6 +29,12 @@ static void ngx_http_usage_gate_ddb_exiting(
 static void ngx_http_usage_gate_ddb_hold_handler(ngx_event_t *ev);
 static ngx_uint_t ngx_http_usage_gate_ddb_in_flight(void);
 static void ngx_http_usage_gate_ddb_cancel(ngx_log_t *log);
+static ngx_uint_t ngx_http_usage_gate_ddb_once_take(
+    ngx_http_usage_gate_ddb_node_t *st);
+static ngx_http_usage_gate_ddb_node_t *ngx_http_usage_gate_ddb_once_find(
+    ngx_http_usage_gate_ddb_flush_t *f, ngx_http_usage_gate_node_t **unp);
+static void ngx_http_usage_gate_ddb_checked(void *data, ngx_int_t rc,
+    long status, ngx_str_t *body, const char *error);
 
 
 void
@@ -259,11 +265,18 @@ ngx_http_usage_gate_ddb_sync_fill(ngx_http_usage_gate_ddb_conf_t *dc)
     ngx_http_usage_gate_ddb_node_t   *st;
     ngx_http_usage_gate_ddb_flush_t  *f;
     ngx_http_usage_gate_ddb_flush_t  *slot[NGX_HTTP_USAGE_GATE_DDB_FLUSH_MAX];
+    char                              writer[UG_DDB_WRITER_MAX + 1];
 
     zone = dc->shm_zone->data;
     dsh = zone->sh->store;
 
     creds = ngx_http_usage_gate_ddb_creds(dc);
+
+    if (ngx_http_usage_gate_ddb_sync_writer(writer, ngx_cycle->log)
+        != NGX_OK)
+    {
+        creds = NULL;
+    }
 
     if (creds == NULL && dc->budget && !dc->failed) {
         ngx_memzero(&res, sizeof(ug_ddb_result_t));
@@ -301,6 +314,31 @@ ngx_http_usage_gate_ddb_sync_fill(ngx_http_usage_gate_ddb_conf_t *dc)
             dc->budget--;
             f = slot[n];
 
+            if (st->once.seq != 0) {
+                ngx_queue_remove(q);
+                ngx_queue_insert_tail(&dsh->dirty, q);
+
+                if (!ngx_http_usage_gate_ddb_once_take(st)) {
+                    /* on its way: its answer settles it */
+                    continue;
+                }
+
+                /* a write whose outcome is not known: again, as it was */
+                f->month = st->once.month;
+                f->delta = st->once.delta;
+                f->seq = st->once.seq;
+                ngx_memcpy(f->writer, st->once.writer, UG_DDB_WRITER_MAX);
+                f->writer[UG_DDB_WRITER_MAX] = '\0';
+                f->usage = f->delta > 0 ? (uint64_t) f->delta : 0;
+
+                f->len = ngx_http_usage_gate_zone_owner_locked(zone, un,
+                                                               f->owner);
+                f->conf = dc;
+                f->busy = 1;
+                n++;
+                continue;
+            }
+
             backlog = 0;
             f->delta = ug_claim_flush(&st->c, dc->final ? 1 : 0,
                                       &f->month, &backlog);
@@ -323,6 +361,19 @@ ngx_http_usage_gate_ddb_sync_fill(ngx_http_usage_gate_ddb_conf_t *dc)
                 continue;
             }
 
+            /* the write is the owner's to settle until its answer says
+             * whether it was applied; the owner stays queued meanwhile */
+            f->seq = ngx_http_usage_gate_ddb_next_seq();
+            ngx_memcpy(f->writer, writer, UG_DDB_WRITER_MAX + 1);
+
+            st->once.seq = f->seq;
+            st->once.delta = f->delta;
+            st->once.month = f->month;
+            st->once.pid = (uint32_t) ngx_pid;
+            ngx_memcpy(st->once.writer, writer, UG_DDB_WRITER_MAX);
+
+            ngx_http_usage_gate_ddb_dirty(zone, st);
+
             f->len = ngx_http_usage_gate_zone_owner_locked(zone, un, f->owner);
             f->conf = dc;
             f->busy = 1;
@@ -343,9 +394,11 @@ ngx_http_usage_gate_ddb_sync_fill(ngx_http_usage_gate_ddb_conf_t *dc)
             f = slot[i];
             f->curl = NULL;
 
-            rc = ngx_http_usage_gate_ddb_body(dc, NULL, f->owner, f->len,
-                                              f->month, (int64_t) f->delta,
-                                              -1, &body, ngx_cycle->log);
+            rc = ngx_http_usage_gate_ddb_body_once(dc, NULL, f->owner,
+                                                   f->len, f->month,
+                                                   f->delta, -1, f->writer,
+                                                   f->seq, 0, &body,
+                                                   ngx_cycle->log);
             if (rc == NGX_OK) {
                 f->curl = ngx_http_usage_gate_curl_post(ngx_cycle->log,
                                  dc->endpoint, UG_DDB_OP_UPDATE, &body,
@@ -376,20 +429,79 @@ ngx_http_usage_gate_ddb_sync_fill(ngx_http_usage_gate_ddb_conf_t *dc)
 }
 
 
+/*
+ * Under the lock: 1 if the sync may send the owner's write to settle
+ * now, marked as this process's; 0 while another live process (or this
+ * one) has it on its way.
+ */
+static ngx_uint_t
+ngx_http_usage_gate_ddb_once_take(ngx_http_usage_gate_ddb_node_t *st)
+{
+    ngx_pid_t  pid;
+
+    pid = (ngx_pid_t) st->once.pid;
+
+    if (pid != 0
+        && (pid == ngx_pid || kill(pid, 0) == 0 || ngx_errno != NGX_ESRCH))
+    {
+        return 0;
+    }
+
+    st->once.pid = (uint32_t) ngx_pid;
+
+    return 1;
+}
+
+
 void
 ngx_http_usage_gate_ddb_flushed(void *data, ngx_int_t rc, long status,
     ngx_str_t *body, const char *error)
 {
     ngx_http_usage_gate_ddb_flush_t *f = data;
 
+    ngx_str_t                        get;
+    ug_ddb_class_t                   cls;
     ug_ddb_result_t                  res;
+    const ug_aws_creds_t            *creds;
     ngx_http_usage_gate_ddb_conf_t  *dc;
 
     dc = f->conf;
     f->curl = NULL;
-    dc->inflight--;
 
-    (void) ngx_http_usage_gate_ddb_parse(rc, status, body, error, &res);
+    cls = ngx_http_usage_gate_ddb_parse(rc, status, body, error, &res);
+
+    if (cls == UG_DDB_CONDITIONAL_FAILED) {
+        /*
+         * The floor of a give-back, or this write's sequence: it was
+         * applied already (a try whose answer was lost, or libcurl's own
+         * resend).  A consistent read tells.
+         */
+        creds = ngx_http_usage_gate_ddb_creds(dc);
+
+        if (creds != NULL
+            && ngx_http_usage_gate_ddb_body_once(dc, NULL, f->owner, f->len,
+                                                 f->month, 0, 0, f->writer,
+                                                 f->seq, 1, &get,
+                                                 ngx_cycle->log)
+               == NGX_OK)
+        {
+            f->curl = ngx_http_usage_gate_curl_post(ngx_cycle->log,
+                                 dc->endpoint, UG_DDB_OP_GET, &get,
+                                 dc->connect_timeout, dc->timeout, creds,
+                                 dc->region, ngx_http_usage_gate_ddb_checked,
+                                 f);
+            ngx_free(get.data);
+
+            if (f->curl != NULL) {
+                return;
+            }
+        }
+
+        /* not known: settled at a later round */
+        res.cls = UG_DDB_RETRYABLE;
+    }
+
+    dc->inflight--;
 
     ngx_http_usage_gate_ddb_flush_result(f, &res);
 
@@ -399,13 +511,94 @@ ngx_http_usage_gate_ddb_flushed(void *data, ngx_int_t rc, long status,
 }
 
 
-/* A sync write's outcome: the owner's base, or its units back. */
+/* The read after a refused sync write: was an earlier try applied? */
+static void
+ngx_http_usage_gate_ddb_checked(void *data, ngx_int_t rc, long status,
+    ngx_str_t *body, const char *error)
+{
+    ngx_http_usage_gate_ddb_flush_t *f = data;
+
+    ug_ddb_class_t                   cls;
+    ug_ddb_result_t                  res;
+    ngx_http_usage_gate_ddb_conf_t  *dc;
+
+    dc = f->conf;
+    f->curl = NULL;
+    dc->inflight--;
+
+    cls = ngx_http_usage_gate_ddb_parse_check(f->writer, rc, status, body,
+                                              error, &res);
+
+    if (cls == UG_DDB_OK) {
+        /* applied (its count is the item's now), or refused by the
+         * floor of a give-back */
+        if (!(res.has_seq && res.seq >= f->seq)) {
+            res.cls = UG_DDB_CONDITIONAL_FAILED;
+        }
+
+    } else {
+        /* the read failed: the write's outcome is still not known */
+        ngx_http_usage_gate_ddb_error(dc->shm_zone->data, &res,
+                                      "GetItem (sync)", ngx_cycle->log);
+        res.cls = UG_DDB_RETRYABLE;
+    }
+
+    ngx_http_usage_gate_ddb_flush_result(f, &res);
+
+    if (dc->syncing) {
+        ngx_http_usage_gate_ddb_sync_fill(dc);
+    }
+}
+
+
+/*
+ * Under the lock: the owner's node whose write to settle is f's, or NULL
+ * when it was settled elsewhere (another worker's resend, an admin SET).
+ */
+static ngx_http_usage_gate_ddb_node_t *
+ngx_http_usage_gate_ddb_once_find(ngx_http_usage_gate_ddb_flush_t *f,
+    ngx_http_usage_gate_node_t **unp)
+{
+    ngx_http_usage_gate_node_t      *un;
+    ngx_http_usage_gate_zone_t      *zone;
+    ngx_http_usage_gate_ddb_node_t  *st;
+
+    zone = f->conf->shm_zone->data;
+
+    un = ngx_http_usage_gate_zone_node_locked(zone, f->owner, f->len,
+                                              ngx_http_usage_gate_now_us(),
+                                              0);
+    *unp = un;
+
+    if (un == NULL) {
+        return NULL;
+    }
+
+    st = ngx_http_usage_gate_ddb_state(un);
+
+    if (st->once.seq != f->seq
+        || ngx_memcmp(st->once.writer, f->writer, UG_DDB_WRITER_MAX) != 0)
+    {
+        return NULL;
+    }
+
+    return st;
+}
+
+
+/*
+ * A sync write's outcome: applied (the owner's base follows), refused
+ * (its units back, or a give-back with nothing left to give), or not
+ * known (a timeout, a reset, a 5xx, an answer that cannot be read): then
+ * the write stays the owner's to settle, and is sent again as it is.
+ */
 void
 ngx_http_usage_gate_ddb_flush_result(ngx_http_usage_gate_ddb_flush_t *f,
     ug_ddb_result_t *res)
 {
     int64_t                          lost;
     uint64_t                         before;
+    ngx_uint_t                       unknown;
     ngx_http_usage_gate_node_t      *un;
     ngx_http_usage_gate_zone_t      *zone;
     ngx_http_usage_gate_ddb_sh_t    *dsh;
@@ -417,15 +610,41 @@ ngx_http_usage_gate_ddb_flush_result(ngx_http_usage_gate_ddb_flush_t *f,
     dsh = zone->sh->store;
     lost = 0;
 
+    unknown = (res->cls == UG_DDB_RETRYABLE
+               || (res->cls == UG_DDB_FATAL && res->status == 200));
+
     ngx_shmtx_lock(&zone->shpool->mutex);
 
+    st = ngx_http_usage_gate_ddb_once_find(f, &un);
+
+    if (st == NULL) {
+        /* settled elsewhere: nothing of it is this answer's */
+
+    } else if (unknown) {
+        st->once.pid = 0;
+        ngx_http_usage_gate_ddb_dirty(zone, st);
+
+    } else {
+        st->once.seq = 0;
+        st->once.pid = 0;
+
+        if (res->cls == UG_DDB_OK) {
+            dsh->backlog -= f->usage;
+
+        } else if (res->cls == UG_DDB_CONDITIONAL_FAILED && f->delta < 0) {
+            /* a give-back below zero (the count was set lower meanwhile,
+             * by the admin API): there is nothing left to give back */
+
+        } else {
+            /* not applied: the units stay here for the next round */
+            lost = ngx_http_usage_gate_ddb_add(zone, st, f->month, f->delta,
+                                               0);
+        }
+    }
+
     if (res->cls == UG_DDB_OK) {
-        dsh->backlog -= f->usage;
         dsh->down_until = 0;
 
-        un = ngx_http_usage_gate_zone_node_locked(zone, f->owner, f->len,
-                                              ngx_http_usage_gate_now_us(),
-                                              0);
         if (un != NULL) {
             st = ngx_http_usage_gate_ddb_state(un);
 
@@ -444,28 +663,8 @@ ngx_http_usage_gate_ddb_flush_result(ngx_http_usage_gate_ddb_flush_t *f,
             }
         }
 
-    } else if (res->cls == UG_DDB_CONDITIONAL_FAILED) {
-        /* a give-back below zero (the count was set lower meanwhile, by
-         * the admin API): there is nothing left to give back */
-        dsh->backlog -= f->usage;
-
-    } else {
-        /* the units stay here for the next round */
-        un = ngx_http_usage_gate_zone_node_locked(zone, f->owner, f->len,
-                                              ngx_http_usage_gate_now_us(),
-                                              1);
-        if (un != NULL) {
-            lost = ngx_http_usage_gate_ddb_add(zone,
-                                          ngx_http_usage_gate_ddb_state(un),
-                                          f->month, f->delta, 0);
-        } else {
-            lost = f->delta;
-            dsh->backlog -= f->usage;
-        }
-
-        if (res->cls == UG_DDB_RETRYABLE) {
-            dsh->down_until = ngx_current_msec + ngx_max(dc->sync, 1000);
-        }
+    } else if (res->cls == UG_DDB_RETRYABLE) {
+        dsh->down_until = ngx_current_msec + ngx_max(dc->sync, 1000);
     }
 
     ngx_shmtx_unlock(&zone->shpool->mutex);
@@ -514,7 +713,6 @@ ngx_http_usage_gate_ddb_init_process(ngx_cycle_t *cycle,
     char                             *v;
     ngx_uint_t                        i, need;
     ngx_msec_t                        delay;
-    ngx_http_usage_gate_zone_t       *zone;
     ngx_http_usage_gate_ddb_aws_t    *aws;
     ngx_http_usage_gate_ddb_conf_t  **dcp, *dc;
 
@@ -581,10 +779,6 @@ ngx_http_usage_gate_ddb_init_process(ngx_cycle_t *cycle,
             return NGX_ERROR;
         }
 
-        zone = dc->shm_zone->data;
-        dc->generation = ((ngx_http_usage_gate_ddb_sh_t *)
-                          zone->sh->store)->generation;
-
         dc->sync_event.handler = ngx_http_usage_gate_ddb_sync_timer;
         dc->sync_event.data = dc;
         dc->sync_event.log = cycle->log;
@@ -637,6 +831,43 @@ ngx_http_usage_gate_ddb_init_process(ngx_cycle_t *cycle,
     }
 
     ngx_add_timer(&aws->refresh, 1);
+
+    return NGX_OK;
+}
+
+
+/*
+ * The configuration is committed: its zones' generation moves on, so
+ * that the workers of the one before, told to quit next, leave what is
+ * unwritten to this one's.  A reload that fails (a port that cannot be
+ * bound, after the zones were mapped) never gets here, and the running
+ * workers go on writing.
+ */
+ngx_int_t
+ngx_http_usage_gate_ddb_init_module(ngx_cycle_t *cycle,
+    ngx_http_usage_gate_main_conf_t *mcf)
+{
+    ngx_uint_t                        i;
+    ngx_http_usage_gate_zone_t       *zone;
+    ngx_http_usage_gate_ddb_sh_t     *dsh;
+    ngx_http_usage_gate_ddb_conf_t  **dcp;
+
+    if (mcf->ddb == NULL) {
+        return NGX_OK;
+    }
+
+    dcp = mcf->ddb->elts;
+
+    for (i = 0; i < mcf->ddb->nelts; i++) {
+        zone = dcp[i]->shm_zone->data;
+
+        if (zone->sh == NULL || zone->sh->store == NULL) {
+            continue;
+        }
+
+        dsh = zone->sh->store;
+        dcp[i]->generation = ngx_atomic_fetch_add(&dsh->generation, 1) + 1;
+    }
 
     return NGX_OK;
 }
@@ -732,11 +963,11 @@ ngx_http_usage_gate_ddb_exit_process(ngx_cycle_t *cycle,
 static void
 ngx_http_usage_gate_ddb_cancel(ngx_log_t *log)
 {
-    int64_t                           lost;
     ngx_uint_t                        i, k;
     ngx_queue_t                      *q;
     ngx_http_usage_gate_node_t       *un;
     ngx_http_usage_gate_zone_t       *zone;
+    ngx_http_usage_gate_ddb_node_t   *st;
     ngx_http_usage_gate_ddb_conf_t  **dcp, *dc;
     ngx_http_usage_gate_ddb_admin_t  *a;
     ngx_http_usage_gate_ddb_flush_t  *f;
@@ -762,22 +993,19 @@ ngx_http_usage_gate_ddb_cancel(ngx_log_t *log)
             f->curl = NULL;
             f->busy = 0;
 
-            lost = f->delta;
-
+            /* sent, its outcome not known: it stays the owner's to
+             * settle, by the new workers after a reload, or through the
+             * state file after a stop */
             ngx_shmtx_lock(&zone->shpool->mutex);
 
-            un = ngx_http_usage_gate_zone_node_locked(zone, f->owner, f->len,
-                                              ngx_http_usage_gate_now_us(),
-                                              1);
-            if (un != NULL) {
-                lost = ngx_http_usage_gate_ddb_add(zone,
-                                          ngx_http_usage_gate_ddb_state(un),
-                                          f->month, f->delta, 0);
+            st = ngx_http_usage_gate_ddb_once_find(f, &un);
+
+            if (st != NULL) {
+                st->once.pid = 0;
+                ngx_http_usage_gate_ddb_dirty(zone, st);
             }
 
             ngx_shmtx_unlock(&zone->shpool->mutex);
-
-            ngx_http_usage_gate_ddb_lost(zone, f->owner, f->len, lost, log);
         }
 
         dc->inflight = 0;

@@ -198,7 +198,9 @@ ngx_http_usage_gate_state_record(void *data, const ug_state_record_t *rec)
 
     /* a past cycle (calendar or anchored) is of no use, but for usage
      * the store has not yet been told of */
-    if (!ug_cycle_live(rec->counter.month, load->now) && rec->unsynced == 0) {
+    if (!ug_cycle_live(rec->counter.month, load->now) && rec->unsynced == 0
+        && rec->write.seq == 0)
+    {
         return 0;
     }
 
@@ -218,6 +220,7 @@ ngx_http_usage_gate_state_record(void *data, const ug_state_record_t *rec)
             r.carry.synced_base = rec->synced_base;
             r.carry.old_unsynced = 0;
             r.carry.old_month = 0;
+            r.carry.write = rec->write;
 
             load->zone->store->restore(load->zone, &r);
         }
@@ -475,7 +478,8 @@ ngx_http_usage_gate_state_write(void *data, ngx_log_t *log)
         /* past months are of no use to a restart, but for usage that
          * the store has not yet been told of */
         if (!ug_cycle_live(t->records[i].counter.month, t->now)
-            && t->records[i].carry.unsynced == 0)
+            && t->records[i].carry.unsynced == 0
+            && t->records[i].carry.write.seq == 0)
         {
             continue;
         }
@@ -487,6 +491,7 @@ ngx_http_usage_gate_state_write(void *data, ngx_log_t *log)
         rec.synced_base = t->records[i].carry.synced_base;
         rec.notify_cycle = t->records[i].notify.cycle;
         rec.notify_sent = t->records[i].notify.sent;
+        rec.write = t->records[i].carry.write;
 
         if (ug_state_write_record(w, &rec) != UG_STATE_OK) {
             break;

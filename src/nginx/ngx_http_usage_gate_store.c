@@ -60,3 +60,19 @@ ngx_http_usage_gate_store_exit_process(ngx_cycle_t *cycle,
         (*s)->exit_process(cycle, mcf);
     }
 }
+
+
+ngx_int_t
+ngx_http_usage_gate_store_init_module(ngx_cycle_t *cycle,
+    ngx_http_usage_gate_main_conf_t *mcf)
+{
+    ngx_http_usage_gate_store_t **s;
+
+    for (s = ngx_http_usage_gate_stores; *s; s++) {
+        if ((*s)->init_module(cycle, mcf) != NGX_OK) {
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
+}

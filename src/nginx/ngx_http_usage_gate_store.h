@@ -37,6 +37,11 @@ struct ngx_http_usage_gate_store_s {
     void       (*exit_process)(ngx_cycle_t *cycle,
                                ngx_http_usage_gate_main_conf_t *mcf);
 
+    /* In the master, once a configuration has been committed (nothing
+     * can make it fail any more) and before its workers start. */
+    ngx_int_t  (*init_module)(ngx_cycle_t *cycle,
+                              ngx_http_usage_gate_main_conf_t *mcf);
+
     /*
      * When a zone is mapped (new or kept across a reload): the store's
      * zone-wide part in sh->store.  The zone has checked that the node
@@ -110,6 +115,8 @@ char *ngx_http_usage_gate_store_init_main_conf(ngx_conf_t *cf,
 ngx_int_t ngx_http_usage_gate_store_init_process(ngx_cycle_t *cycle,
     ngx_http_usage_gate_main_conf_t *mcf);
 void ngx_http_usage_gate_store_exit_process(ngx_cycle_t *cycle,
+    ngx_http_usage_gate_main_conf_t *mcf);
+ngx_int_t ngx_http_usage_gate_store_init_module(ngx_cycle_t *cycle,
     ngx_http_usage_gate_main_conf_t *mcf);
 
 #endif /* NGX_HTTP_USAGE_GATE_STORE_H */

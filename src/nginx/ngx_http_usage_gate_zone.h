@@ -18,6 +18,7 @@
 #include "ug_index.h"
 #include "ug_notify.h"
 #include "ug_plan.h"
+#include "ug_state.h"
 
 
 #define NGX_HTTP_USAGE_GATE_SALT_LEN  32
@@ -197,6 +198,9 @@ typedef struct {
     uint64_t                      synced_base;
     int64_t                       old_unsynced;
     int32_t                       old_month;
+
+    /* a store write whose outcome is not known yet (seq 0: none) */
+    ug_state_write_t              write;
 } ngx_http_usage_gate_carry_t;
 
 

@@ -28,6 +28,7 @@ typedef struct {
 static int
 fuzz_cb(void *data, const ug_state_record_t *rec)
 {
+    size_t       i;
     fuzz_ctx_t  *ctx;
 
     ctx = data;
@@ -42,6 +43,28 @@ fuzz_cb(void *data, const ug_state_record_t *rec)
         || rec->unsynced > (int64_t) UG_STATE_VALUE_MAX
         || rec->unsynced < -(int64_t) UG_STATE_VALUE_MAX)
     {
+        abort();
+    }
+
+    /* a write to settle ('W'): in the bounds the reader checks */
+    if (rec->write.seq != 0) {
+        if (rec->write.delta == 0
+            || rec->write.seq > (uint64_t) INT64_MAX
+            || rec->write.delta > (int64_t) UG_STATE_VALUE_MAX
+            || rec->write.delta < -(int64_t) UG_STATE_VALUE_MAX)
+        {
+            abort();
+        }
+
+        for (i = 0; i < UG_STATE_WRITER_LEN; i++) {
+            if (memchr("0123456789abcdef", rec->write.writer[i], 16)
+                == NULL)
+            {
+                abort();
+            }
+        }
+
+    } else if (rec->write.delta != 0 || rec->write.month != 0) {
         abort();
     }
 

@@ -284,6 +284,44 @@ class GracefulStop(DynamoDBCase):
     def test_reload_while_the_store_stalls(self):
         self.reload_away_from("stall")
 
+    def test_failed_reload_leaves_the_workers_writing(self):
+        # a long sync: what is counted waits for the last round at quit
+        conf = gate_conf(self, self.ddb.endpoint, state=False).replace(
+            f"sync={int(SYNC * 1000)}ms", "sync=60s")
+        ng = self.nginx(conf, main=CREDS,
+                        expect_log=[r"Address already in use",
+                                    r"still could not bind"])
+        owner = self.owner("failed-reload")
+        total = self.served(self.port, owner, 3)
+
+        # the new configuration maps the zones, then cannot bind a port
+        busy = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.addCleanup(busy.close)
+        busy.bind(("127.0.0.1", 0))
+        busy.listen(1)
+        ng.write_conf(conf + f"""
+    server {{
+        listen 127.0.0.1:{busy.getsockname()[1]};
+        return 204;
+    }}
+""")
+        old = set(ng.workers_now())
+        p = subprocess.run(
+            [NGINX, "-p", ng.dir, "-c", "nginx.conf", "-e",
+             ng.error_log_path, "-s", "reload"],
+            capture_output=True, text=True, timeout=30, env=ng._env())
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        wait_for(lambda: "Address already in use" in ng.error_log(), 15,
+                 what="the reload to fail")
+        time.sleep(0.5)
+        self.assertEqual(set(ng.workers_now()), old)
+
+        # the workers that still run count, and write it all at the stop
+        total += self.served(self.port, owner, 5)
+        self.assertLess(self.ddb.count(owner) or 0, total)
+        ng.quit()
+        self.assertEqual(self.ddb.count(owner), total)
+
     def test_worker_shutdown_timeout_cuts_the_last_write_short(self):
         fault = self.fault()
         conf = gate_conf(self, fault.endpoint).replace(

@@ -381,6 +381,12 @@ START_TEST(test_exact_layout)
         0x2a, 0, 0, 0, 0, 0, 0, 0,
         0xfd, 0xff, 0xff, 0xff,
         0x01, 0x80, 0, 0,
+        'W',
+        0xfd, 0xff, 0xff, 0xff,
+        0xf9, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+        0x07, 0x06, 0x05, 0x04, 0x03, 0x02, 0x01, 0x00,
+        '0', '1', '2', '3', '4', '5', '6', '7',
+        '8', '9', 'a', 'b', 'c', 'd', 'e', 'f',
         'E', 1, 0, 0, 0, 0, 0, 0, 0
     };
 
@@ -403,6 +409,10 @@ START_TEST(test_exact_layout)
     r.synced_base = 42;
     r.notify_cycle = -3;
     r.notify_sent = 0x8001;
+    r.write.month = -3;
+    r.write.delta = -7;
+    r.write.seq = 0x0001020304050607ULL;
+    memcpy(r.write.writer, "0123456789abcdef", UG_STATE_WRITER_LEN);
     ck_assert_int_eq(ug_state_write_record(w, &r), UG_STATE_OK);
     ck_assert_int_eq(ug_state_commit(w, err, sizeof(err)), UG_STATE_OK);
 
@@ -426,6 +436,11 @@ START_TEST(test_exact_layout)
         ck_assert_int_eq(s.recs[0].unsynced, -5);
         ck_assert_int_eq(s.recs[0].notify_cycle, -3);
         ck_assert_uint_eq(s.recs[0].notify_sent, 0x8001);
+        ck_assert_int_eq(s.recs[0].write.month, -3);
+        ck_assert_int_eq(s.recs[0].write.delta, -7);
+        ck_assert_uint_eq(s.recs[0].write.seq, 0x0001020304050607ULL);
+        ck_assert_mem_eq(s.recs[0].write.writer, "0123456789abcdef",
+                         UG_STATE_WRITER_LEN);
         t_sink_free(&s);
     }
 
@@ -496,6 +511,131 @@ START_TEST(test_version_1_is_read)
     ck_assert_uint_eq(s.recs[1].counter.month_used, 7);
     ck_assert_uint_eq(s.recs[1].notify_sent, 0);
     t_sink_free(&s);
+}
+END_TEST
+
+
+/*
+ * A write whose outcome is not known ('W') goes with its owner's record;
+ * the reader takes it only there, only in a version 2 file, and only
+ * with every field in bounds.
+ */
+START_TEST(test_unsettled_writes)
+{
+    char                path[128], err[256];
+    size_t              len, at;
+    int32_t             m;
+    t_sink_t            s;
+    unsigned char      *buf;
+    ug_state_record_t   r;
+    ug_state_writer_t  *w;
+
+    t_mkdir();
+    t_path(path, sizeof(path), "w");
+    m = ug_month_index(T_NOW);
+
+    w = ug_state_open_write(path, NULL, 0, T_NOW, err, sizeof(err));
+    ck_assert_ptr_nonnull(w);
+
+    r = t_rec("alice", m, 5);
+    r.write.month = m - 1;
+    r.write.delta = 12;
+    r.write.seq = 99;
+    memcpy(r.write.writer, "00000000000000ff", UG_STATE_WRITER_LEN);
+    ck_assert_int_eq(ug_state_write_record(w, &r), UG_STATE_OK);
+
+    r = t_rec("bob", m, 6);
+    ck_assert_int_eq(ug_state_write_record(w, &r), UG_STATE_OK);
+
+    /* what the reader would refuse is left out */
+    r = t_rec("carol", m, 7);
+    memcpy(r.write.writer, "00000000000000ff", UG_STATE_WRITER_LEN);
+    r.write.seq = 1;
+    r.write.delta = 0;
+    ck_assert_int_eq(ug_state_write_record(w, &r), UG_STATE_CORRUPT);
+    r.write.delta = -1;
+    r.write.seq = (uint64_t) INT64_MAX + 1;
+    ck_assert_int_eq(ug_state_write_record(w, &r), UG_STATE_CORRUPT);
+    r.write.seq = 1;
+    r.write.writer[3] = 'A';
+    ck_assert_int_eq(ug_state_write_record(w, &r), UG_STATE_CORRUPT);
+    r.write.writer[3] = 'a';
+    ck_assert_int_eq(ug_state_write_record(w, &r), UG_STATE_OK);
+
+    ck_assert_uint_eq(ug_state_writer_records(w), 3);
+    ck_assert_int_eq(ug_state_commit(w, err, sizeof(err)), UG_STATE_OK);
+
+    buf = t_read(path, &len);
+    memset(&s, 0, sizeof(s));
+    ck_assert_int_eq(t_parse(buf, len, &s, err, sizeof(err)), UG_STATE_OK);
+    ck_assert_uint_eq(s.n, 3);
+    ck_assert_int_eq(s.recs[0].write.month, m - 1);
+    ck_assert_int_eq(s.recs[0].write.delta, 12);
+    ck_assert_uint_eq(s.recs[0].write.seq, 99);
+    ck_assert_mem_eq(s.recs[0].write.writer, "00000000000000ff",
+                     UG_STATE_WRITER_LEN);
+    ck_assert_uint_eq(s.recs[1].write.seq, 0);
+    ck_assert_int_eq(s.recs[2].write.delta, -1);
+    ck_assert_mem_eq(s.recs[2].write.writer, "000a0000000000ff",
+                     UG_STATE_WRITER_LEN);
+    t_sink_free(&s);
+
+    /* alice's 'W' starts right after her record: 25-byte header, 'R',
+     * length, 5 bytes of owner, 52 bytes of fields */
+    at = 25 + 2 + 5 + 52;
+    ck_assert_int_eq(buf[at], 'W');
+
+    /* read as version 1 (shorter records, no 'W'), it does not parse */
+    buf[8] = 1;
+    t_fix_sum(buf, len);
+    ck_assert_int_eq(t_parse(buf, len, &s, err, sizeof(err)),
+                     UG_STATE_CORRUPT);
+    buf[8] = 2;
+
+    /* out of bounds as read: a zero delta, a zero seq, a writer digit */
+    buf[at + 5] = 0;
+    t_fix_sum(buf, len);
+    ck_assert_int_eq(t_parse(buf, len, &s, err, sizeof(err)),
+                     UG_STATE_CORRUPT);
+    ck_assert_ptr_nonnull(strstr(err, "write out of range"));
+    buf[at + 5] = 12;
+
+    buf[at + 13] = 0;
+    t_fix_sum(buf, len);
+    ck_assert_int_eq(t_parse(buf, len, &s, err, sizeof(err)),
+                     UG_STATE_CORRUPT);
+    buf[at + 13] = 99;
+
+    buf[at + 21] = 'g';
+    t_fix_sum(buf, len);
+    ck_assert_int_eq(t_parse(buf, len, &s, err, sizeof(err)),
+                     UG_STATE_CORRUPT);
+    buf[at + 21] = '0';
+
+    /* a second 'W' for one record, or one with no record before it */
+    buf[at + 37] = 'W';
+    t_fix_sum(buf, len);
+    ck_assert_int_eq(t_parse(buf, len, &s, err, sizeof(err)),
+                     UG_STATE_CORRUPT);
+    buf[at + 37] = 'R';
+
+    buf[25] = 'W';
+    t_fix_sum(buf, len);
+    ck_assert_int_eq(t_parse(buf, len, &s, err, sizeof(err)),
+                     UG_STATE_CORRUPT);
+    buf[25] = 'R';
+
+    t_fix_sum(buf, len);
+    ck_assert_int_eq(t_parse(buf, len, &s, err, sizeof(err)), UG_STATE_OK);
+    ck_assert_uint_eq(s.n, 3);
+    t_sink_free(&s);
+
+    /* cut short inside the 'W' */
+    ck_assert_int_eq(t_parse(buf, at + 20, &s, err, sizeof(err)),
+                     UG_STATE_CORRUPT);
+    ck_assert_uint_eq(s.n, 0);
+
+    free(buf);
 }
 END_TEST
 
@@ -1140,6 +1280,7 @@ state_suite(void)
     tcase_add_test(tc, test_round_trip_many);
     tcase_add_test(tc, test_empty_zone_and_no_salt);
     tcase_add_test(tc, test_exact_layout);
+    tcase_add_test(tc, test_unsettled_writes);
     tcase_add_test(tc, test_missing);
     tcase_add_test(tc, test_io_errors);
     tcase_add_test(tc, test_too_large);

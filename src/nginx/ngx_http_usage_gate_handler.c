@@ -68,19 +68,22 @@ static ngx_http_usage_gate_policy_t  ngx_http_usage_gate_policy[UG_PLANS_MAX];
  */
 typedef struct {
     char                             *name;
+    char                             *lowcase;
     size_t                            len;
 } ngx_http_usage_gate_owned_t;
 
-#define ngx_http_usage_gate_owned_name(s)  { s, sizeof(s) - 1 }
+#define ngx_http_usage_gate_owned_name(s, low)  { s, low, sizeof(s) - 1 }
 
 static ngx_http_usage_gate_owned_t  ngx_http_usage_gate_owned[] = {
-    ngx_http_usage_gate_owned_name("X-User-Id"),
-    ngx_http_usage_gate_owned_name("X-Org-Id"),
-    ngx_http_usage_gate_owned_name("X-Plan"),
-    ngx_http_usage_gate_owned_name("X-Usage-Owner"),
-    ngx_http_usage_gate_owned_name("X-Usage-Month-Used"),
-    ngx_http_usage_gate_owned_name("X-Usage-Month-Remaining"),
-    ngx_http_usage_gate_owned_name("X-Usage-Overage"),
+    ngx_http_usage_gate_owned_name("X-User-Id", "x-user-id"),
+    ngx_http_usage_gate_owned_name("X-Org-Id", "x-org-id"),
+    ngx_http_usage_gate_owned_name("X-Plan", "x-plan"),
+    ngx_http_usage_gate_owned_name("X-Usage-Owner", "x-usage-owner"),
+    ngx_http_usage_gate_owned_name("X-Usage-Month-Used",
+                                   "x-usage-month-used"),
+    ngx_http_usage_gate_owned_name("X-Usage-Month-Remaining",
+                                   "x-usage-month-remaining"),
+    ngx_http_usage_gate_owned_name("X-Usage-Overage", "x-usage-overage"),
 };
 
 #define NGX_HTTP_USAGE_GATE_OWNED                                           \
@@ -448,6 +451,11 @@ ngx_http_usage_gate_full(ngx_http_request_t *r,
 
 
 /* Which of the gate's own headers h is, or -1. */
+/*
+ * Compared by lowcase_key: every request header has one (the proxy
+ * module looks headers up by it), and a memcmp costs a tenth of a
+ * case-folding loop.
+ */
 static ngx_int_t
 ngx_http_usage_gate_owned_header(ngx_table_elt_t *h)
 {
@@ -455,9 +463,8 @@ ngx_http_usage_gate_owned_header(ngx_table_elt_t *h)
 
     for (k = 0; k < NGX_HTTP_USAGE_GATE_OWNED; k++) {
         if (h->key.len == ngx_http_usage_gate_owned[k].len
-            && ngx_strncasecmp(h->key.data,
-                               (u_char *) ngx_http_usage_gate_owned[k].name,
-                               h->key.len) == 0)
+            && ngx_memcmp(h->lowcase_key, ngx_http_usage_gate_owned[k].lowcase,
+                          h->key.len) == 0)
         {
             return k;
         }

@@ -450,11 +450,10 @@ ngx_http_usage_gate_full(ngx_http_request_t *r,
 }
 
 
-/* Which of the gate's own headers h is, or -1. */
 /*
- * Compared by lowcase_key: every request header has one (the proxy
- * module looks headers up by it), and a memcmp costs a tenth of a
- * case-folding loop.
+ * Which of the gate's own headers h is, or -1.  Compared by lowcase_key:
+ * every request header has one (the proxy module looks headers up by
+ * it), and a memcmp costs a tenth of a case-folding loop.
  */
 static ngx_int_t
 ngx_http_usage_gate_owned_header(ngx_table_elt_t *h)
@@ -463,7 +462,8 @@ ngx_http_usage_gate_owned_header(ngx_table_elt_t *h)
 
     for (k = 0; k < NGX_HTTP_USAGE_GATE_OWNED; k++) {
         if (h->key.len == ngx_http_usage_gate_owned[k].len
-            && ngx_memcmp(h->lowcase_key, ngx_http_usage_gate_owned[k].lowcase,
+            && ngx_memcmp(h->lowcase_key,
+                          ngx_http_usage_gate_owned[k].lowcase,
                           h->key.len) == 0)
         {
             return k;
@@ -627,7 +627,7 @@ ngx_http_usage_gate_upstream_headers(ngx_http_request_t *r,
         }
 
         if (ngx_http_usage_gate_add_header(r, &r->headers_in.headers,
-                                          ngx_http_usage_gate_owned[k].name,
+                                           ngx_http_usage_gate_owned[k].name,
                                            value[k].data, value[k].len)
             != NGX_OK)
         {

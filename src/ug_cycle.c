@@ -218,6 +218,16 @@ ug_anchor_day_start(int32_t month_index, int anchor)
 static void
 ug_cycle_fill(int32_t month_index, int anchor, ug_cycle_t *cy)
 {
+    /* the last cycle filled in this thread: every request of a month
+     * asks for the same one, and its first and next days cost a few
+     * hundred instructions; anchor 0 (never valid) is no entry */
+    static __thread ug_cycle_t  last;
+
+    if (last.month == month_index && last.anchor == anchor) {
+        *cy = last;
+        return;
+    }
+
     cy->anchor = anchor;
     cy->month = month_index;
     cy->start = ug_anchor_day_start(month_index, anchor);
@@ -228,6 +238,8 @@ ug_cycle_fill(int32_t month_index, int anchor, ug_cycle_t *cy)
                           | ((uint32_t) (month_index & UG_CYCLE_MONTH_BITS)
                              << 5)
                           | (uint32_t) anchor);
+
+    last = *cy;
 }
 
 

@@ -39,19 +39,69 @@ ug_fmt_str(ug_fmt_buf_t *b, const char *s, size_t len)
 }
 
 
+/* "00" to "99": two digits per division */
+static const char  ug_fmt_pairs[] =
+    "00010203040506070809101112131415161718192021222324252627282930313233"
+    "34353637383940414243444546474849505152535455565758596061626364656667"
+    "6869707172737475767778798081828384858687888990919293949596979899";
+
+
+static const uint64_t  ug_fmt_pow10[20] = {
+    1ULL, 10ULL, 100ULL, 1000ULL, 10000ULL, 100000ULL, 1000000ULL,
+    10000000ULL, 100000000ULL, 1000000000ULL, 10000000000ULL,
+    100000000000ULL, 1000000000000ULL, 10000000000000ULL,
+    100000000000000ULL, 1000000000000000ULL, 10000000000000000ULL,
+    100000000000000000ULL, 1000000000000000000ULL,
+    10000000000000000000ULL
+};
+
+
+size_t
+ug_fmt_uint(char *buf, uint64_t v)
+{
+    char    *p;
+    size_t   n, k;
+
+    /* the digits from the bit length: bits * log10(2) (1233 / 4096),
+     * then one more if v reaches that power of ten; v | 1 has the
+     * digits of v (powers of ten are even) and a bit for 0 */
+    n = ((size_t) (64 - __builtin_clzll(v | 1)) * 1233) >> 12;
+    n += ((v | 1) >= ug_fmt_pow10[n]);
+
+    p = buf + n;
+
+    while (v >= 100) {
+        k = (size_t) (v % 100) * 2;
+        v /= 100;
+        p -= 2;
+        p[0] = ug_fmt_pairs[k];
+        p[1] = ug_fmt_pairs[k + 1];
+    }
+
+    if (v >= 10) {
+        k = (size_t) v * 2;
+        buf[0] = ug_fmt_pairs[k];
+        buf[1] = ug_fmt_pairs[k + 1];
+
+    } else {
+        buf[0] = (char) ('0' + v);
+    }
+
+    return n;
+}
+
+
 static void
 ug_fmt_u64(ug_fmt_buf_t *b, uint64_t v)
 {
-    char    tmp[20], *t;
+    char    tmp[UG_FMT_UINT_MAX];
 
-    t = tmp + sizeof(tmp);
+    if (!b->full && (size_t) (b->end - b->p) >= UG_FMT_UINT_MAX) {
+        b->p += ug_fmt_uint(b->p, v);
+        return;
+    }
 
-    do {
-        *--t = (char) ('0' + v % 10);
-        v /= 10;
-    } while (v);
-
-    ug_fmt_str(b, t, (size_t) (tmp + sizeof(tmp) - t));
+    ug_fmt_str(b, tmp, ug_fmt_uint(tmp, v));
 }
 
 

@@ -7,12 +7,23 @@
 #define UG_FMT_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "ug_decide.h"
 #include "ug_plan.h"
 
 /* Enough for either RateLimit field. */
 #define UG_FMT_FIELD_MAX  160
+
+/* The most bytes ug_fmt_uint writes: the digits of UINT64_MAX. */
+#define UG_FMT_UINT_MAX  20
+
+/*
+ * v in decimal at buf, which has room for UG_FMT_UINT_MAX bytes; no NUL.
+ * Returns the number of digits.  For the usage headers on every response:
+ * a few dozen instructions where ngx_sprintf or snprintf take hundreds.
+ */
+size_t ug_fmt_uint(char *buf, uint64_t v);
 
 /*
  * RateLimit-Policy (draft-ietf-httpapi-ratelimit-headers-10):

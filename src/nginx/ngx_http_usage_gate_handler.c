@@ -45,18 +45,45 @@ static ngx_http_output_header_filter_pt  ngx_http_next_header_filter;
 
 static ngx_str_t  ngx_http_usage_gate_json = ngx_string("application/json");
 
+
+/*
+ * RateLimit-Policy depends on the limits alone, so a worker formats a
+ * plan's once and every response points at it.  An entry is written once
+ * and never changed, as the headers of requests in flight point into it;
+ * its limits are compared on every use, so limits it was not made for (an
+ * overage band, a plan a reload changed in a single-process nginx, which
+ * keeps this table) are formatted per response instead.
+ */
+typedef struct {
+    ug_limits_t                       limits;
+    size_t                            len;          /* 0: not made yet */
+    u_char                            data[UG_FMT_FIELD_MAX];
+} ngx_http_usage_gate_policy_t;
+
+static ngx_http_usage_gate_policy_t  ngx_http_usage_gate_policy[UG_PLANS_MAX];
+
 /*
  * Headers the gate owns on the way upstream: whatever the client sent
  * under these names is dropped, so the app sees only what the gate says.
  */
-static char  *ngx_http_usage_gate_owned[] = {
-    "X-User-Id",
-    "X-Org-Id",
-    "X-Plan",
-    "X-Usage-Owner",
-    "X-Usage-Month-Used",
-    "X-Usage-Month-Remaining",
-    "X-Usage-Overage",
+typedef struct {
+    char                             *name;
+    char                             *lowcase;
+    size_t                            len;
+} ngx_http_usage_gate_owned_t;
+
+#define ngx_http_usage_gate_owned_name(s, low)  { s, low, sizeof(s) - 1 }
+
+static ngx_http_usage_gate_owned_t  ngx_http_usage_gate_owned[] = {
+    ngx_http_usage_gate_owned_name("X-User-Id", "x-user-id"),
+    ngx_http_usage_gate_owned_name("X-Org-Id", "x-org-id"),
+    ngx_http_usage_gate_owned_name("X-Plan", "x-plan"),
+    ngx_http_usage_gate_owned_name("X-Usage-Owner", "x-usage-owner"),
+    ngx_http_usage_gate_owned_name("X-Usage-Month-Used",
+                                   "x-usage-month-used"),
+    ngx_http_usage_gate_owned_name("X-Usage-Month-Remaining",
+                                   "x-usage-month-remaining"),
+    ngx_http_usage_gate_owned_name("X-Usage-Overage", "x-usage-overage"),
 };
 
 #define NGX_HTTP_USAGE_GATE_OWNED                                           \
@@ -425,17 +452,21 @@ ngx_http_usage_gate_full(ngx_http_request_t *r,
 }
 
 
-/* Which of the gate's own headers h is, or -1. */
+/*
+ * Which of the gate's own headers h is, or -1.  Compared by lowcase_key:
+ * every request header has one (the proxy module looks headers up by
+ * it), and a memcmp costs a tenth of a case-folding loop.
+ */
 static ngx_int_t
 ngx_http_usage_gate_owned_header(ngx_table_elt_t *h)
 {
     ngx_uint_t  k;
 
     for (k = 0; k < NGX_HTTP_USAGE_GATE_OWNED; k++) {
-        if (h->key.len == ngx_strlen(ngx_http_usage_gate_owned[k])
-            && ngx_strncasecmp(h->key.data,
-                               (u_char *) ngx_http_usage_gate_owned[k],
-                               h->key.len) == 0)
+        if (h->key.len == ngx_http_usage_gate_owned[k].len
+            && ngx_memcmp(h->lowcase_key,
+                          ngx_http_usage_gate_owned[k].lowcase,
+                          h->key.len) == 0)
         {
             return k;
         }
@@ -490,24 +521,24 @@ ngx_http_usage_gate_upstream_headers(ngx_http_request_t *r,
     }
 
     if (ctx->counted) {
-        p = ngx_pnalloc(r->pool, 3 * NGX_INT64_LEN);
+        p = ngx_pnalloc(r->pool, 3 * UG_FMT_UINT_MAX);
         if (p == NULL) {
             return NGX_ERROR;
         }
 
         value[4].data = p;
-        value[4].len = ngx_sprintf(p, "%uL", ctx->d.month_used) - p;
+        value[4].len = ug_fmt_uint((char *) p, ctx->d.month_used);
 
         if (ug_month_hard_limit(&ctx->limits, &ctx->terms) != UG_OFF) {
-            p += NGX_INT64_LEN;
+            p += UG_FMT_UINT_MAX;
             value[5].data = p;
-            value[5].len = ngx_sprintf(p, "%uL", ctx->d.month_remaining) - p;
+            value[5].len = ug_fmt_uint((char *) p, ctx->d.month_remaining);
         }
 
         if (ctx->d.verdict == UG_ALLOWED && ctx->d.overage) {
-            p += NGX_INT64_LEN;
+            p += UG_FMT_UINT_MAX;
             value[6].data = p;
-            value[6].len = ngx_sprintf(p, "%uL", ctx->d.overage) - p;
+            value[6].len = ug_fmt_uint((char *) p, ctx->d.overage);
         }
     }
 
@@ -598,7 +629,7 @@ ngx_http_usage_gate_upstream_headers(ngx_http_request_t *r,
         }
 
         if (ngx_http_usage_gate_add_header(r, &r->headers_in.headers,
-                                           ngx_http_usage_gate_owned[k],
+                                           ngx_http_usage_gate_owned[k].name,
                                            value[k].data, value[k].len)
             != NGX_OK)
         {
@@ -844,11 +875,12 @@ ngx_http_usage_gate_filter_init(ngx_conf_t *cf)
 static ngx_int_t
 ngx_http_usage_gate_header_filter(ngx_http_request_t *r)
 {
-    u_char                           *p;
+    u_char                           *p, *value;
     size_t                            len;
     ug_plan_t                        *plan;
     ug_limits_t                       hard;
     ngx_http_usage_gate_ctx_t        *ctx;
+    ngx_http_usage_gate_policy_t     *policy;
     ngx_http_usage_gate_main_conf_t  *mcf;
 
     if (r != r->main) {
@@ -864,7 +896,7 @@ ngx_http_usage_gate_header_filter(ngx_http_request_t *r)
     /* once per response: an error_page would pass here again */
     ctx->filtered = 1;
 
-    p = ngx_pnalloc(r->pool, 4 * NGX_INT64_LEN + 2 * UG_FMT_FIELD_MAX);
+    p = ngx_pnalloc(r->pool, 4 * UG_FMT_UINT_MAX + 2 * UG_FMT_FIELD_MAX);
     if (p == NULL) {
         return NGX_ERROR;
     }
@@ -875,15 +907,15 @@ ngx_http_usage_gate_header_filter(ngx_http_request_t *r)
     {
         if (ngx_http_usage_gate_add_header(r, &r->headers_out.headers,
                                            "Retry-After", p,
-                                           ngx_sprintf(p, "%uL",
-                                                   ctx->d.retry_after) - p)
+                                           ug_fmt_uint((char *) p,
+                                                   ctx->d.retry_after))
             != NGX_OK)
         {
             return NGX_ERROR;
         }
     }
 
-    p += NGX_INT64_LEN;
+    p += UG_FMT_UINT_MAX;
 
     if (!ctx->headers) {
         return ngx_http_next_header_filter(r);
@@ -911,47 +943,65 @@ ngx_http_usage_gate_header_filter(ngx_http_request_t *r)
     if (hard.month != UG_OFF) {
         if (ngx_http_usage_gate_add_header(r, &r->headers_out.headers,
                                            "X-Usage-Remaining", p,
-                                           ngx_sprintf(p, "%uL",
-                                               ctx->d.month_remaining) - p)
+                                           ug_fmt_uint((char *) p,
+                                               ctx->d.month_remaining))
             != NGX_OK)
         {
             return NGX_ERROR;
         }
     }
 
-    p += NGX_INT64_LEN;
+    p += UG_FMT_UINT_MAX;
 
     /* the bucket's fill, never above the cap it reports against */
     if (ngx_http_usage_gate_add_header(r, &r->headers_out.headers,
                                        "X-Usage-This-Minute", p,
-                                       ngx_sprintf(p, "%uL",
-                                                   ctx->d.minute_fill) - p)
+                                       ug_fmt_uint((char *) p,
+                                                   ctx->d.minute_fill))
         != NGX_OK)
     {
         return NGX_ERROR;
     }
 
-    p += NGX_INT64_LEN;
+    p += UG_FMT_UINT_MAX;
 
     /* units of this call past the included month: billed as overage */
     if (ctx->d.verdict == UG_ALLOWED && ctx->d.overage) {
         if (ngx_http_usage_gate_add_header(r, &r->headers_out.headers,
                                            "X-Usage-Overage", p,
-                                           ngx_sprintf(p, "%uL",
-                                                       ctx->d.overage) - p)
+                                           ug_fmt_uint((char *) p,
+                                                       ctx->d.overage))
             != NGX_OK)
         {
             return NGX_ERROR;
         }
     }
 
-    p += NGX_INT64_LEN;
+    p += UG_FMT_UINT_MAX;
 
-    len = ug_fmt_policy((char *) p, UG_FMT_FIELD_MAX, &hard);
+    policy = &ngx_http_usage_gate_policy[ctx->plan];
+
+    if (policy->len
+        && policy->limits.month == hard.month
+        && policy->limits.minute == hard.minute)
+    {
+        value = policy->data;
+        len = policy->len;
+
+    } else {
+        value = p;
+        len = ug_fmt_policy((char *) p, UG_FMT_FIELD_MAX, &hard);
+
+        if (len && policy->len == 0) {
+            ngx_memcpy(policy->data, p, len);
+            policy->limits = hard;
+            policy->len = len;
+        }
+    }
 
     if (len) {
         if (ngx_http_usage_gate_add_header(r, &r->headers_out.headers,
-                                           "RateLimit-Policy", p, len)
+                                           "RateLimit-Policy", value, len)
             != NGX_OK)
         {
             return NGX_ERROR;

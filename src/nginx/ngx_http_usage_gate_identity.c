@@ -14,6 +14,7 @@
 
 typedef struct {
     ngx_str_t                     name;
+    ngx_str_t                     lowcase;
     ngx_table_elt_t              *first;
     ngx_uint_t                    count;
 } ngx_http_usage_gate_hdr_t;
@@ -289,6 +290,13 @@ ngx_http_usage_gate_from_headers(ngx_http_request_t *r,
     ngx_str_set(&hdr[1].name, "X-Org-Id");
     ngx_str_set(&hdr[2].name, "X-Plan");
 
+    /* compared with lowcase_key: every request header has one (the
+     * proxy module looks headers up by it), and a memcmp costs a tenth
+     * of a case-folding loop */
+    ngx_str_set(&hdr[0].lowcase, "x-user-id");
+    ngx_str_set(&hdr[1].lowcase, "x-org-id");
+    ngx_str_set(&hdr[2].lowcase, "x-plan");
+
     for (k = 0; k < 3; k++) {
         hdr[k].first = NULL;
         hdr[k].count = 0;
@@ -310,9 +318,9 @@ ngx_http_usage_gate_from_headers(ngx_http_request_t *r,
         }
 
         for (k = 0; k < 3; k++) {
-            if (h[i].key.len == hdr[k].name.len
-                && ngx_strncasecmp(h[i].key.data, hdr[k].name.data,
-                                   hdr[k].name.len) == 0)
+            if (h[i].key.len == hdr[k].lowcase.len
+                && ngx_memcmp(h[i].lowcase_key, hdr[k].lowcase.data,
+                              hdr[k].lowcase.len) == 0)
             {
                 if (hdr[k].count++ == 0) {
                     hdr[k].first = &h[i];

@@ -121,9 +121,9 @@ static ngx_int_t
 ngx_http_usage_gate_metrics_zone(ngx_http_request_t *r,
     ngx_http_usage_gate_zone_t *zone, ug_metrics_zone_t *mz)
 {
+    u_char                           (*name)[UG_PLAN_NAME_MAX + 1];
     ngx_uint_t                         k, n, res;
     ug_metrics_plan_t                 *plans;
-    ngx_http_usage_gate_plan_stats_t  *st;
     ngx_http_usage_gate_main_conf_t   *mcf;
 
     mcf = ngx_http_get_module_main_conf(r, ngx_http_usage_gate_module);
@@ -137,19 +137,19 @@ ngx_http_usage_gate_metrics_zone(ngx_http_request_t *r,
         return NGX_ERROR;
     }
 
-    st = zone->sh->stats;
+    name = zone->sh->stats_name;
     n = 0;
 
     for (k = 0; k <= UG_PLANS_MAX; k++) {
-        if (k < UG_PLANS_MAX && st[k].name[0] == '\0') {
+        if (k < UG_PLANS_MAX && name[k][0] == '\0') {
             continue;
         }
 
-        plans[n].name = (k == UG_PLANS_MAX) ? "none" : (char *) st[k].name;
+        plans[n].name = (k == UG_PLANS_MAX) ? "none" : (char *) name[k];
         plans[n].len = ngx_strlen(plans[n].name);
 
         for (res = 0; res < NGX_HTTP_USAGE_GATE_ST_N; res++) {
-            plans[n].count[res] = st[k].count[res];
+            plans[n].count[res] = ug_stats_sum(zone->stats, k, res);
         }
 
         plans[n].refunded = zone->sh->refunded[k];

@@ -82,14 +82,21 @@ typedef struct {
 } ngx_http_usage_gate_name_t;
 
 
-static ngx_http_usage_gate_name_t  ngx_http_usage_gate_names[16];
+#define NGX_HTTP_USAGE_GATE_NAMES  32     /* a power of two */
+
+
+/* open addressing from a hash of the name's address: a name is found
+ * in a probe or two instead of a walk through every name before it */
+static ngx_http_usage_gate_name_t
+    ngx_http_usage_gate_names[NGX_HTTP_USAGE_GATE_NAMES];
 
 
 ngx_int_t
 ngx_http_usage_gate_add_header(ngx_http_request_t *r, ngx_list_t *list,
     char *name, u_char *value, size_t len)
 {
-    ngx_uint_t                   i;
+    uintptr_t                    a;
+    ngx_uint_t                   i, k;
     ngx_table_elt_t             *h;
     ngx_http_usage_gate_name_t  *n;
 
@@ -101,10 +108,12 @@ ngx_http_usage_gate_add_header(ngx_http_request_t *r, ngx_list_t *list,
     h->value.data = value;
     h->value.len = len;
 
-    for (i = 0; i < sizeof(ngx_http_usage_gate_names)
-                    / sizeof(ngx_http_usage_gate_names[0]); i++)
-    {
-        n = &ngx_http_usage_gate_names[i];
+    a = (uintptr_t) name;
+    k = (ngx_uint_t) ((a >> 3) ^ (a >> 8));
+
+    for (i = 0; i < NGX_HTTP_USAGE_GATE_NAMES; i++) {
+        n = &ngx_http_usage_gate_names[(k + i)
+                                       & (NGX_HTTP_USAGE_GATE_NAMES - 1)];
 
         if (n->name == name) {
             goto found;

@@ -43,6 +43,8 @@ static int ngx_http_usage_gate_may_drop(void *data, ug_index_entry_t *e,
 static ngx_http_usage_gate_node_t *ngx_http_usage_gate_get_locked(
     ngx_http_usage_gate_zone_t *zone, uint64_t hash, u_char *owner,
     size_t len, uint64_t now_us, ngx_uint_t create);
+static ngx_int_t ngx_http_usage_gate_stats_make(
+    ngx_http_usage_gate_zone_t *zone, ngx_log_t *log);
 static void ngx_http_usage_gate_stats_bind(ngx_http_usage_gate_zone_t *zone);
 static void ngx_http_usage_gate_zone_carry(ngx_http_usage_gate_zone_t *zone,
     ngx_shm_zone_t *shm_zone);
@@ -127,6 +129,12 @@ ngx_http_usage_gate_init_zone(ngx_shm_zone_t *shm_zone, void *data)
             return NGX_ERROR;
         }
 
+        if (ngx_http_usage_gate_stats_make(zone, shm_zone->shm.log)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
         ngx_http_usage_gate_stats_bind(zone);
 
         return zone->store ? zone->store->init_zone(zone, shm_zone->shm.log)
@@ -139,6 +147,12 @@ ngx_http_usage_gate_init_zone(ngx_shm_zone_t *shm_zone, void *data)
         zone->sh = zone->shpool->data;
 
         if (ngx_http_usage_gate_index_make(zone, shm_zone->shm.log)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        if (ngx_http_usage_gate_stats_make(zone, shm_zone->shm.log)
             != NGX_OK)
         {
             return NGX_ERROR;
@@ -180,6 +194,10 @@ ngx_http_usage_gate_init_zone(ngx_shm_zone_t *shm_zone, void *data)
                 &shm_zone->shm.name);
 
     zone->shpool->log_nomem = 0;
+
+    if (ngx_http_usage_gate_stats_make(zone, shm_zone->shm.log) != NGX_OK) {
+        return NGX_ERROR;
+    }
 
     ngx_http_usage_gate_stats_bind(zone);
 
@@ -297,20 +315,91 @@ ngx_http_usage_gate_zone_carry(ngx_http_usage_gate_zone_t *zone,
 
 
 /*
+ * The per-plan counters: made in a new zone, a row per worker so that
+ * each worker's adds stay in its own cache lines; found again in a zone
+ * a reload kept, with the rows it was made with (worker numbers past
+ * them share rows, which the atomic adds keep exact).
+ */
+static ngx_int_t
+ngx_http_usage_gate_stats_make(ngx_http_usage_gate_zone_t *zone,
+    ngx_log_t *log)
+{
+    size_t                        size;
+    ngx_uint_t                    rows;
+    ngx_http_usage_gate_shctx_t  *sh;
+
+    sh = zone->sh;
+
+    if (sh->stats == NULL) {
+        rows = 1;
+
+        if (zone->core_conf && zone->core_conf->worker_processes > 0) {
+            rows = ngx_min((ngx_uint_t) zone->core_conf->worker_processes,
+                           UG_STATS_WORKERS_MAX);
+        }
+
+        /* a small zone keeps its room for owners: workers past the rows
+         * it can spare share them */
+        while (rows > 1
+               && ug_stats_size(rows, NGX_HTTP_USAGE_GATE_ST_PLANS,
+                                NGX_HTTP_USAGE_GATE_ST_N)
+                  > zone->size / 8)
+        {
+            rows--;
+        }
+
+        size = ug_stats_size(rows, NGX_HTTP_USAGE_GATE_ST_PLANS,
+                             NGX_HTTP_USAGE_GATE_ST_N);
+
+        sh->stats = ngx_slab_alloc(zone->shpool, size);
+        if (sh->stats == NULL) {
+            ngx_log_error(NGX_LOG_EMERG, log, 0,
+                          "usage_gate_zone \"%V\" is too small for its "
+                          "statistics (%uz bytes)", &zone->name, size);
+            return NGX_ERROR;
+        }
+
+        sh->stats_size = size;
+        sh->stats_rows = rows;
+
+        zone->stats = ug_stats_init(sh->stats, size, rows,
+                                    NGX_HTTP_USAGE_GATE_ST_PLANS,
+                                    NGX_HTTP_USAGE_GATE_ST_N);
+
+    } else {
+        zone->stats = ug_stats_attach(sh->stats, sh->stats_size,
+                                      sh->stats_rows,
+                                      NGX_HTTP_USAGE_GATE_ST_PLANS,
+                                      NGX_HTTP_USAGE_GATE_ST_N);
+    }
+
+    if (zone->stats == NULL) {
+        ngx_log_error(NGX_LOG_EMERG, log, 0,
+                      "usage_gate_zone \"%V\": its statistics are not "
+                      "where this build expects them; restart nginx",
+                      &zone->name);
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
  * Finds or claims a statistics slot for each configured plan, by name.
  */
 static void
 ngx_http_usage_gate_stats_bind(ngx_http_usage_gate_zone_t *zone)
 {
-    ngx_uint_t                         i, k;
-    ug_plan_t                         *plan;
-    ngx_http_usage_gate_plan_stats_t  *st;
+    u_char      (*name)[UG_PLAN_NAME_MAX + 1];
+    ngx_uint_t    i, k;
+    ug_plan_t    *plan;
 
     if (zone->plans == NULL) {
         return;
     }
 
-    st = zone->sh->stats;
+    name = zone->sh->stats_name;
 
     ngx_shmtx_lock(&zone->shpool->mutex);
 
@@ -319,13 +408,13 @@ ngx_http_usage_gate_stats_bind(ngx_http_usage_gate_zone_t *zone)
         zone->stats_slot[i] = UG_PLANS_MAX;
 
         for (k = 0; k < UG_PLANS_MAX; k++) {
-            if (ngx_strcmp(st[k].name, plan->name) == 0) {
+            if (ngx_strcmp(name[k], plan->name) == 0) {
                 zone->stats_slot[i] = k;
                 break;
             }
 
-            if (st[k].name[0] == '\0') {
-                ngx_cpystrn(st[k].name, (u_char *) plan->name,
+            if (name[k][0] == '\0') {
+                ngx_cpystrn(name[k], (u_char *) plan->name,
                             UG_PLAN_NAME_MAX + 1);
                 zone->stats_slot[i] = k;
                 break;
@@ -346,7 +435,8 @@ ngx_http_usage_gate_zone_count(ngx_http_usage_gate_zone_t *zone,
     slot = (plan >= 0 && plan < UG_PLANS_MAX) ? zone->stats_slot[plan]
                                               : UG_PLANS_MAX;
 
-    (void) ngx_atomic_fetch_add(&zone->sh->stats[slot].count[result], 1);
+    ug_stats_add(zone->stats, (unsigned) ngx_worker, (unsigned) slot,
+                 (unsigned) result, 1);
 }
 
 

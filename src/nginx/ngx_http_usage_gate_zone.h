@@ -19,6 +19,7 @@
 #include "ug_notify.h"
 #include "ug_plan.h"
 #include "ug_state.h"
+#include "ug_stats.h"
 
 
 #define NGX_HTTP_USAGE_GATE_SALT_LEN  32
@@ -42,10 +43,9 @@ enum {
 };
 
 
-typedef struct {
-    u_char                   name[UG_PLAN_NAME_MAX + 1];
-    ngx_atomic_t             count[NGX_HTTP_USAGE_GATE_ST_N];
-} ngx_http_usage_gate_plan_stats_t;
+/* Per-plan counters: rows of them, one per worker (ug_stats.h); a row
+ * is summed with the others only when the metrics are read. */
+#define NGX_HTTP_USAGE_GATE_ST_PLANS  (UG_PLANS_MAX + 1)
 
 
 /*
@@ -53,7 +53,7 @@ typedef struct {
  * keeps the old mapping; the version tells whether this build can read
  * it (change it with any change to these structures).
  */
-#define NGX_HTTP_USAGE_GATE_ZONE_VERSION  0x55470007
+#define NGX_HTTP_USAGE_GATE_ZONE_VERSION  0x55470009
 
 
 typedef struct {
@@ -89,8 +89,13 @@ typedef struct {
     void                    *store;
 
     /* Plans are kept by name, so counts survive a reload that reorders
-     * or adds plans; slot UG_PLANS_MAX collects requests with no plan. */
-    ngx_http_usage_gate_plan_stats_t  stats[UG_PLANS_MAX + 1];
+     * or adds plans; slot UG_PLANS_MAX collects requests with no plan.
+     * Their counters (ug_stats_t) are in the slab, in stats_rows rows:
+     * the worker count when the zone was made, kept by reloads. */
+    u_char                   stats_name[UG_PLANS_MAX][UG_PLAN_NAME_MAX + 1];
+    void                    *stats;
+    size_t                   stats_size;
+    ngx_uint_t               stats_rows;
 
     /* billing, by the same plan slots: units given back (usage_gate_
      * refund) and units allowed past the included month; and webhook
@@ -140,6 +145,7 @@ typedef struct ngx_http_usage_gate_zone_s {
 
     /* plan index (in the http{} plan table) -> stats slot in sh */
     ngx_uint_t                    stats_slot[UG_PLANS_MAX];
+    ug_stats_t                   *stats;         /* in sh->stats */
 
     ngx_uint_t                    configured;    /* usage_gate_zone seen */
     u_char                       *file;          /* where it was declared */

@@ -132,6 +132,31 @@ class TrustedIdentity(GateTestCase):
         self.assertEqual(r.status, 200, r)
         self.assertEqual(r.header("X-Usage-Remaining"), "19")
 
+    def test_header_names_in_any_case(self):
+        # a trusted proxy's headers count whatever the case of their names
+        r = ask(self.port, [("x-user-id", "carol"), ("x-PLAN", "Pro"),
+                            ("X-ORG-ID", "acme")])
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.header("X-Plan"), "pro")
+        self.assertEqual(r.seen["x-user-id"], "carol")
+        self.assertEqual(r.seen["x-org-id"], "acme")
+        self.assertEqual(r.seen["x-usage-owner"], "carol")
+        # and whatever the case, a client's copies of the gate's headers
+        # never reach the app beside the gate's own
+        owner = anon_owner("127.0.0.2")
+        r = ask(self.port, [("x-user-id", "mallory"), ("X-PLAN", "pro"),
+                            ("x-org-ID", "evil"),
+                            ("X-USAGE-OWNER", "mallory"),
+                            ("x-usage-month-used", "0"),
+                            ("X-Usage-MONTH-Remaining", "999999"),
+                            ("x-usage-overage", "0")],
+                source="127.0.0.2")
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.seen, {
+            "x-user-id": owner, "x-org-id": None, "x-plan": "free",
+            "x-usage-owner": owner, "x-usage-month-used": "1",
+            "x-usage-month-remaining": "19"})
+
     def test_untrusted_peer_bad_headers_are_ignored_not_refused(self):
         r = ask(self.port, [("X-User-Id", "x" * 300), ("X-User-Id", "y"),
                             ("X-Plan", "a b")], source="127.0.0.2")

@@ -8,12 +8,14 @@ import json
 import os
 import re
 import shutil
+import threading
 import time
 import unittest
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from harness import (GateTestCase, ask, gated, request, server, user,
+from harness import (ASK_BODY, GateTestCase, ask, connect, gated, request,
+                     send, server, user,
                      wait_for, worker_mkdir)
 
 RESULTS = ("allowed", "quota", "rate", "dry_run_quota", "dry_run_rate",
@@ -281,6 +283,80 @@ class Counters(MetricsCase):
         r = request(self.port, "/usage_gate/metrics", "HEAD")
         self.assertEqual(r.status, 200, r)
         self.assertEqual(r.body, b"")
+
+
+class Workers(MetricsCase):
+    """Each worker counts in its own row of counters; a scrape sums the
+    rows, so every request is counted once whichever worker served it,
+    and the sums only grow across a reload that runs more workers than
+    the zone has rows for."""
+
+    def hammer(self, total: int, conns: int = 32):
+        """total requests as plan team, over conns keep-alive connections
+        at once; returns {status: count} and the access log's pids."""
+        lock = threading.Lock()
+        todo = [total]
+        statuses = {}
+        errors = []
+        body = json.dumps(ASK_BODY).encode()
+
+        def worker(n):
+            c = connect(self.port, timeout=30)
+            try:
+                c.connect()
+                while True:
+                    with lock:
+                        if todo[0] == 0:
+                            return
+                        todo[0] -= 1
+                    r = send(c, "POST", "/ask", user(f"w{n}", "team")
+                             + [("Content-Type", "application/json")],
+                             body)
+                    with lock:
+                        statuses[r.status] = statuses.get(r.status, 0) + 1
+            except Exception as e:  # noqa: BLE001 -- reported below
+                with lock:
+                    errors.append(repr(e))
+            finally:
+                c.close()
+
+        threads = [threading.Thread(target=worker, args=(n,))
+                   for n in range(conns)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(120)
+        self.assertEqual(errors, [])
+        return statuses
+
+    def test_every_worker_counted_once_across_a_reload(self):
+        http_text = GATE.replace("{state}", "") + """
+    keepalive_requests 10000;
+    log_format pid '$pid';
+    access_log {{dir}}/pid.log pid;
+    server {
+        # reuseport: the kernel spreads the connections over the workers
+        listen 127.0.0.1:{{port}} reuseport;
+""" + LOCATIONS + """
+    }
+"""
+        ng = self.nginx(http_text, workers=2)
+        key = req_key("usage", "team", "allowed")
+        self.assertEqual(self.hammer(600), {200: 600})
+        pids = {l.split()[0] for l in ng.log_lines("pid.log", 600)}
+        self.assertEqual(pids, {str(p) for p in ng.workers_now()})
+        samples, _ = self.metrics()
+        self.assertEqual(samples[key], 600)
+
+        # three workers on counters made for two: two share a row
+        ng.workers = 3
+        ng.reload(http_text)
+        samples, _ = self.metrics()
+        self.assertEqual(samples[key], 600)
+        self.assertEqual(self.hammer(900, conns=48), {200: 900})
+        samples, _ = self.metrics()
+        self.assertEqual(samples[key], 1500)
+        self.assertEqual(samples[req_key("usage", "none", "allowed")], 0)
 
 
 class StateCounters(MetricsCase):

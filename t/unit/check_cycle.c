@@ -501,6 +501,63 @@ START_TEST(test_identities)
 END_TEST
 
 
+/*
+ * Cycles asked for in turn, again and again, and cycles that share their
+ * month or their anchor day with the one before: each is the same as on
+ * its own (a worker keeps the last cycle it worked out).
+ */
+START_TEST(test_cycles_in_turn)
+{
+    static const int  ask[][3] = {          /* year, month, anchor */
+        { 2024, 2, 31 }, { 2024, 2, 1 }, { 2024, 2, 31 }, { 2024, 2, 31 },
+        { 2024, 3, 31 }, { 2024, 2, 15 }, { 2100, 2, 30 }, { 2024, 2, 1 },
+        { 2025, 12, 15 }, { 2026, 1, 15 }, { 2025, 12, 15 }, { 2000, 2, 30 },
+        { 2025, 12, 1 }, { 2024, 3, 31 }, { 2024, 2, 31 }, { 2000, 1, 30 }
+    };
+
+    int         i, k, y, m, a, ny, nm, d, nd;
+    int32_t     id;
+    int64_t     start, end;
+    ug_cycle_t  cy;
+
+    for (k = 0; k < 3; k++) {
+        for (i = 0; i < (int) (sizeof(ask) / sizeof(ask[0])); i++) {
+            y = ask[i][0];
+            m = ask[i][1];
+            a = ask[i][2];
+            ny = m == 12 ? y + 1 : y;
+            nm = m == 12 ? 1 : m + 1;
+
+            /* the anchor day clamped to each month's length, from libc */
+            d = (int) ((utc(ny, nm, 1, 0, 0, 0) - utc(y, m, 1, 0, 0, 0))
+                       / 86400);
+            nd = (int) ((utc(nm == 12 ? ny + 1 : ny, nm == 12 ? 1 : nm + 1,
+                             1, 0, 0, 0)
+                         - utc(ny, nm, 1, 0, 0, 0)) / 86400);
+            start = utc(y, m, a < d ? a : d, 0, 0, 0);
+            end = utc(ny, nm, a < nd ? a : nd, 0, 0, 0);
+
+            ug_cycle_at(a, start + 3600, &cy);
+            ck_assert_int_eq(cy.start, start);
+            ck_assert_int_eq(cy.end, end);
+            ck_assert_int_eq(cy.anchor, a);
+            id = cy.id;
+
+            memset(&cy, 0, sizeof(cy));
+            ck_assert_int_eq(ug_cycle_from_id(id, &cy), 0);
+            ck_assert_int_eq(cy.start, start);
+            ck_assert_int_eq(cy.end, end);
+            ck_assert_int_eq(cy.anchor, a);
+            ck_assert_int_eq(cy.id, id);
+
+            ck_assert_int_eq(ug_cycle_roll(id, a, end - 1, &cy), 0);
+            ck_assert_int_eq(cy.start, start);
+        }
+    }
+}
+END_TEST
+
+
 START_TEST(test_roll)
 {
     ug_cycle_t  cy;
@@ -594,6 +651,7 @@ cycle_suite(void)
     tcase_add_test(tc, test_calendar_unchanged);
     tcase_add_test(tc, test_identities);
     tcase_add_test(tc, test_roll);
+    tcase_add_test(tc, test_cycles_in_turn);
 
     suite_add_tcase(s, tc);
 

@@ -4,6 +4,7 @@
  * small (0, nothing written past the end).
  */
 
+#include <inttypes.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -736,6 +737,76 @@ START_TEST(test_log_escape)
 }
 END_TEST
 
+/* Every number of digits, both sides of each power of ten, and a spread
+ * of others, against snprintf; nothing is written past the digits. */
+START_TEST(test_uint)
+{
+    char      buf[UG_FMT_UINT_MAX + 8], want[32];
+    size_t    n;
+    unsigned  i, k;
+    uint64_t  v, p10, vals[200];
+
+    k = 0;
+    vals[k++] = 0;
+    vals[k++] = UINT64_MAX;
+    vals[k++] = UINT64_MAX - 1;
+
+    for (i = 1, p10 = 10; i < 20; i++, p10 *= 10) {
+        vals[k++] = p10 - 1;
+        vals[k++] = p10;
+        vals[k++] = p10 + 1;
+        vals[k++] = p10 / 2 + 7;
+    }
+
+    for (v = 0x9e3779b97f4a7c15ULL; k < 200; k++) {
+        v = v * 6364136223846793005ULL + 1442695040888963407ULL;
+        vals[k] = v >> (k % 64);
+    }
+
+    for (i = 0; i < k; i++) {
+        memset(buf, '#', sizeof(buf));
+        n = ug_fmt_uint(buf, vals[i]);
+        snprintf(want, sizeof(want), "%" PRIu64, vals[i]);
+
+        ck_assert_uint_eq(n, strlen(want));
+        ck_assert_uint_le(n, UG_FMT_UINT_MAX);
+        ck_assert_int_eq(memcmp(buf, want, n), 0);
+        ck_assert_int_eq(buf[n], '#');
+    }
+}
+END_TEST
+
+
+/* A field whose last number only just fits, and one byte less. */
+START_TEST(test_policy_number_at_the_end)
+{
+    char         buf[64];
+    size_t       n;
+    ug_limits_t  l;
+
+    memset(&l, 0, sizeof(l));
+    l.minute = UG_OFF;
+    l.month = 1234567;
+
+    /* "month";q=1234567;w=2592000 and the NUL */
+    n = strlen("\"month\";q=1234567;w=2592000");
+
+    memset(buf, '#', sizeof(buf));
+    ck_assert_uint_eq(ug_fmt_policy(buf, n + 1, &l), n);
+    ck_assert_str_eq(buf, "\"month\";q=1234567;w=2592000");
+    ck_assert_int_eq(buf[n + 1], '#');
+
+    memset(buf, '#', sizeof(buf));
+    ck_assert_uint_eq(ug_fmt_policy(buf, n, &l), 0);
+    ck_assert_int_eq(buf[n], '#');
+
+    /* the digits themselves do not fit */
+    memset(buf, '#', sizeof(buf));
+    ck_assert_uint_eq(ug_fmt_policy(buf, n - 5, &l), 0);
+    ck_assert_int_eq(buf[n - 5], '#');
+}
+END_TEST
+
 static Suite *
 fmt_suite(void)
 {
@@ -745,7 +816,9 @@ fmt_suite(void)
     s = suite_create("ug_fmt");
     tc = tcase_create("core");
 
+    tcase_add_test(tc, test_uint);
     tcase_add_test(tc, test_policy);
+    tcase_add_test(tc, test_policy_number_at_the_end);
     tcase_add_test(tc, test_ratelimit_example);
     tcase_add_test(tc, test_fields_small_buffers);
     tcase_add_test(tc, test_deny_body_quota);

@@ -239,6 +239,28 @@ class StalledAnswers(DynamoDBCase):
         self.assertGreaterEqual(proxy.resets, 1, proxy.updates)
         self.assertTable(owner, ok, timeout=20)
 
+    def test_a_write_not_settled_at_a_reload_is_settled_by_the_new_workers(
+            self):
+        # every sync write is applied and its answer never comes in time
+        proxy = self.stalled_gate("mode=async sync=1s timeout=1s", "1000",
+                                  every=1)
+        owner = self.owner("reload-unsettled")
+        for _ in range(5):
+            self.assertEqual(ask(self.port, owner).status, 200)
+        wait_for(lambda: proxy.resets >= 1, 10, what="a stalled write")
+        self.assertEqual(self.ddb.count(owner), 5)
+
+        # the old workers' last round cannot settle it either: it stays
+        # in the zone for the new workers, who resend it as it was
+        self.ng.reload()
+        self.assertEqual(self.ddb.count(owner), 5)
+        proxy.every = 0
+        for _ in range(3):
+            self.assertEqual(ask(self.port, owner).status, 200)
+        self.assertTable(owner, 8, timeout=10)
+        time.sleep(2.5)
+        self.assertEqual(self.ddb.count(owner), 8)
+
     def test_a_write_not_settled_at_a_stop_is_settled_after_the_start(self):
         # every sync write is applied and its answer never comes in time
         proxy = self.stalled_gate("mode=async sync=1s timeout=1s", "1000",

@@ -30,6 +30,8 @@ static void ngx_http_usage_gate_ddb_resolved(void *data, ngx_int_t rc,
 static ngx_int_t ngx_http_usage_gate_ddb_post(
     ngx_http_usage_gate_ddb_req_t *dr, const char *op, ngx_str_t *body,
     ngx_http_usage_gate_curl_done_pt handler);
+static ngx_uint_t ngx_http_usage_gate_ddb_retry_later(
+    ngx_http_usage_gate_ddb_req_t *dr, ug_ddb_class_t cls);
 static void ngx_http_usage_gate_ddb_refused(
     ngx_http_usage_gate_ddb_req_t *dr);
 
@@ -390,8 +392,6 @@ ngx_http_usage_gate_ddb_resolved(void *data, ngx_int_t rc, long status,
 {
     ngx_http_usage_gate_ddb_req_t *dr = data;
 
-    uint32_t         delay;
-    ngx_msec_int_t   left;
     ug_ddb_class_t   cls;
     ug_ddb_result_t  res;
 
@@ -422,16 +422,10 @@ ngx_http_usage_gate_ddb_resolved(void *data, ngx_int_t rc, long status,
     ngx_http_usage_gate_ddb_error(dr->zone, &res, "GetItem",
                                   dr->r->connection->log);
 
-    if (ug_ddb_should_retry(cls, dr->attempts)) {
-        /* the write again, as is: it fails its condition again if it was
-         * applied, and the read follows */
-        delay = ug_ddb_backoff_ms(dr->attempts, (uint32_t) ngx_random());
-        left = (ngx_msec_int_t) (dr->deadline - ngx_current_msec);
-
-        if (left > (ngx_msec_int_t) delay) {
-            ngx_add_timer(&dr->retry, (ngx_msec_t) delay + 1);
-            return;
-        }
+    /* the write again, as is: it fails its condition again if it was
+     * applied, and the read follows */
+    if (ngx_http_usage_gate_ddb_retry_later(dr, cls)) {
+        return;
     }
 
     ngx_http_usage_gate_ddb_settle(dr, NGX_HTTP_USAGE_GATE_DDB_FAILED, 0);
@@ -444,6 +438,35 @@ ngx_http_usage_gate_ddb_resolved(void *data, ngx_int_t rc, long status,
  * is dropped and the request alone tried, or the owner is at its limit.
  * Leaves dr->curl set when another write is on its way.
  */
+/*
+ * A failed call of a request is tried again after a backoff when its
+ * class allows it and the backoff ends before the request's deadline:
+ * 1 when the retry timer is set.
+ */
+static ngx_uint_t
+ngx_http_usage_gate_ddb_retry_later(ngx_http_usage_gate_ddb_req_t *dr,
+    ug_ddb_class_t cls)
+{
+    uint32_t        delay;
+    ngx_msec_int_t  left;
+
+    if (!ug_ddb_should_retry(cls, dr->attempts)) {
+        return 0;
+    }
+
+    delay = ug_ddb_backoff_ms(dr->attempts, (uint32_t) ngx_random());
+    left = (ngx_msec_int_t) (dr->deadline - ngx_current_msec);
+
+    if (left <= (ngx_msec_int_t) delay) {
+        return 0;
+    }
+
+    ngx_add_timer(&dr->retry, (ngx_msec_t) delay + 1);
+
+    return 1;
+}
+
+
 static void
 ngx_http_usage_gate_ddb_refused(ngx_http_usage_gate_ddb_req_t *dr)
 {
@@ -510,8 +533,6 @@ ngx_http_usage_gate_ddb_answered(void *data, ngx_int_t rc, long status,
 {
     ngx_http_usage_gate_ddb_req_t *dr = data;
 
-    uint32_t                         delay;
-    ngx_msec_int_t                   left;
     ug_ddb_class_t                   cls;
     ug_ddb_result_t                  res;
     ngx_http_usage_gate_ddb_sh_t    *dsh;
@@ -548,14 +569,8 @@ ngx_http_usage_gate_ddb_answered(void *data, ngx_int_t rc, long status,
         ngx_http_usage_gate_ddb_error(dr->zone, &res, "UpdateItem",
                                       dr->r->connection->log);
 
-        if (ug_ddb_should_retry(cls, dr->attempts)) {
-            delay = ug_ddb_backoff_ms(dr->attempts, (uint32_t) ngx_random());
-            left = (ngx_msec_int_t) (dr->deadline - ngx_current_msec);
-
-            if (left > (ngx_msec_int_t) delay) {
-                ngx_add_timer(&dr->retry, (ngx_msec_t) delay + 1);
-                return;
-            }
+        if (ngx_http_usage_gate_ddb_retry_later(dr, cls)) {
+            return;
         }
 
         /* spare the next requests the same wait (see _locked) */

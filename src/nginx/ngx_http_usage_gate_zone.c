@@ -46,6 +46,8 @@ static ngx_http_usage_gate_node_t *ngx_http_usage_gate_get_locked(
 static ngx_int_t ngx_http_usage_gate_stats_make(
     ngx_http_usage_gate_zone_t *zone, ngx_log_t *log);
 static void ngx_http_usage_gate_stats_bind(ngx_http_usage_gate_zone_t *zone);
+static ngx_int_t ngx_http_usage_gate_zone_attach(
+    ngx_http_usage_gate_zone_t *zone, ngx_log_t *log);
 static void ngx_http_usage_gate_zone_carry(ngx_http_usage_gate_zone_t *zone,
     ngx_shm_zone_t *shm_zone);
 
@@ -123,19 +125,11 @@ ngx_http_usage_gate_init_zone(ngx_shm_zone_t *shm_zone, void *data)
         zone->sh = ozone->sh;
         zone->shpool = ozone->shpool;
 
-        if (ngx_http_usage_gate_index_make(zone, shm_zone->shm.log)
+        if (ngx_http_usage_gate_zone_attach(zone, shm_zone->shm.log)
             != NGX_OK)
         {
             return NGX_ERROR;
         }
-
-        if (ngx_http_usage_gate_stats_make(zone, shm_zone->shm.log)
-            != NGX_OK)
-        {
-            return NGX_ERROR;
-        }
-
-        ngx_http_usage_gate_stats_bind(zone);
 
         return zone->store ? zone->store->init_zone(zone, shm_zone->shm.log)
                            : NGX_OK;
@@ -146,20 +140,7 @@ ngx_http_usage_gate_init_zone(ngx_shm_zone_t *shm_zone, void *data)
     if (shm_zone->shm.exists) {
         zone->sh = zone->shpool->data;
 
-        if (ngx_http_usage_gate_index_make(zone, shm_zone->shm.log)
-            != NGX_OK)
-        {
-            return NGX_ERROR;
-        }
-
-        if (ngx_http_usage_gate_stats_make(zone, shm_zone->shm.log)
-            != NGX_OK)
-        {
-            return NGX_ERROR;
-        }
-
-        ngx_http_usage_gate_stats_bind(zone);
-        return NGX_OK;
+        return ngx_http_usage_gate_zone_attach(zone, shm_zone->shm.log);
     }
 
     zone->sh = ngx_slab_alloc(zone->shpool,
@@ -213,6 +194,28 @@ ngx_http_usage_gate_init_zone(ngx_shm_zone_t *shm_zone, void *data)
     }
 
     ngx_http_usage_gate_zone_carry(zone, shm_zone);
+
+    return NGX_OK;
+}
+
+
+/*
+ * A zone whose memory was made before (kept by a reload): this
+ * configuration's view of its index and of the workers' statistics rows.
+ */
+static ngx_int_t
+ngx_http_usage_gate_zone_attach(ngx_http_usage_gate_zone_t *zone,
+    ngx_log_t *log)
+{
+    if (ngx_http_usage_gate_index_make(zone, log) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (ngx_http_usage_gate_stats_make(zone, log) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    ngx_http_usage_gate_stats_bind(zone);
 
     return NGX_OK;
 }

@@ -66,25 +66,32 @@ static ngx_http_usage_gate_policy_t  ngx_http_usage_gate_policy[UG_PLANS_MAX];
  * Headers the gate owns on the way upstream: whatever the client sent
  * under these names is dropped, so the app sees only what the gate says.
  */
-typedef struct {
-    char                             *name;
-    char                             *lowcase;
-    size_t                            len;
-} ngx_http_usage_gate_owned_t;
-
-#define ngx_http_usage_gate_owned_name(s, low)  { s, low, sizeof(s) - 1 }
-
-static ngx_http_usage_gate_owned_t  ngx_http_usage_gate_owned[] = {
-    ngx_http_usage_gate_owned_name("X-User-Id", "x-user-id"),
-    ngx_http_usage_gate_owned_name("X-Org-Id", "x-org-id"),
-    ngx_http_usage_gate_owned_name("X-Plan", "x-plan"),
-    ngx_http_usage_gate_owned_name("X-Usage-Owner", "x-usage-owner"),
-    ngx_http_usage_gate_owned_name("X-Usage-Month-Used",
-                                   "x-usage-month-used"),
-    ngx_http_usage_gate_owned_name("X-Usage-Month-Remaining",
-                                   "x-usage-month-remaining"),
-    ngx_http_usage_gate_owned_name("X-Usage-Overage", "x-usage-overage"),
+static ngx_http_usage_gate_hname_t  ngx_http_usage_gate_owned[] = {
+    ngx_http_usage_gate_hname("X-User-Id", "x-user-id"),
+    ngx_http_usage_gate_hname("X-Org-Id", "x-org-id"),
+    ngx_http_usage_gate_hname("X-Plan", "x-plan"),
+    ngx_http_usage_gate_hname("X-Usage-Owner", "x-usage-owner"),
+    ngx_http_usage_gate_hname("X-Usage-Month-Used", "x-usage-month-used"),
+    ngx_http_usage_gate_hname("X-Usage-Month-Remaining",
+                              "x-usage-month-remaining"),
+    ngx_http_usage_gate_hname("X-Usage-Overage", "x-usage-overage"),
 };
+
+/* the usage headers of the response */
+static ngx_http_usage_gate_hname_t  ngx_http_usage_gate_h_retry_after =
+    ngx_http_usage_gate_hname("Retry-After", "retry-after");
+static ngx_http_usage_gate_hname_t  ngx_http_usage_gate_h_plan =
+    ngx_http_usage_gate_hname("X-Plan", "x-plan");
+static ngx_http_usage_gate_hname_t  ngx_http_usage_gate_h_remaining =
+    ngx_http_usage_gate_hname("X-Usage-Remaining", "x-usage-remaining");
+static ngx_http_usage_gate_hname_t  ngx_http_usage_gate_h_this_minute =
+    ngx_http_usage_gate_hname("X-Usage-This-Minute", "x-usage-this-minute");
+static ngx_http_usage_gate_hname_t  ngx_http_usage_gate_h_overage =
+    ngx_http_usage_gate_hname("X-Usage-Overage", "x-usage-overage");
+static ngx_http_usage_gate_hname_t  ngx_http_usage_gate_h_policy =
+    ngx_http_usage_gate_hname("RateLimit-Policy", "ratelimit-policy");
+static ngx_http_usage_gate_hname_t  ngx_http_usage_gate_h_ratelimit =
+    ngx_http_usage_gate_hname("RateLimit", "ratelimit");
 
 #define NGX_HTTP_USAGE_GATE_OWNED                                           \
     (sizeof(ngx_http_usage_gate_owned) / sizeof(ngx_http_usage_gate_owned[0]))
@@ -463,7 +470,7 @@ ngx_http_usage_gate_owned_header(ngx_table_elt_t *h)
     ngx_uint_t  k;
 
     for (k = 0; k < NGX_HTTP_USAGE_GATE_OWNED; k++) {
-        if (h->key.len == ngx_http_usage_gate_owned[k].len
+        if (h->key.len == ngx_http_usage_gate_owned[k].key.len
             && ngx_memcmp(h->lowcase_key,
                           ngx_http_usage_gate_owned[k].lowcase,
                           h->key.len) == 0)
@@ -507,6 +514,7 @@ ngx_http_usage_gate_upstream_headers(ngx_http_request_t *r,
     ngx_memzero(value, sizeof(value));
     ngx_memzero(count, sizeof(count));
     ngx_memzero(found, sizeof(found));
+    ngx_str_null(&ctx->remaining);
 
     /* in the order of ngx_http_usage_gate_owned[]; empty: not sent; no
      * plan yet: nothing is known, and every owned header goes */
@@ -533,6 +541,9 @@ ngx_http_usage_gate_upstream_headers(ngx_http_request_t *r,
             p += UG_FMT_UINT_MAX;
             value[5].data = p;
             value[5].len = ug_fmt_uint((char *) p, ctx->d.month_remaining);
+
+            /* X-Usage-Remaining of the response says the same */
+            ctx->remaining = value[5];
         }
 
         if (ctx->d.verdict == UG_ALLOWED && ctx->d.overage) {
@@ -628,9 +639,9 @@ ngx_http_usage_gate_upstream_headers(ngx_http_request_t *r,
             continue;
         }
 
-        if (ngx_http_usage_gate_add_header(r, &r->headers_in.headers,
-                                           ngx_http_usage_gate_owned[k].name,
-                                           value[k].data, value[k].len)
+        if (ngx_http_usage_gate_push_header(&r->headers_in.headers,
+                                            &ngx_http_usage_gate_owned[k],
+                                            value[k].data, value[k].len)
             != NGX_OK)
         {
             return NGX_ERROR;
@@ -858,6 +869,15 @@ ngx_http_usage_gate_send_json(ngx_http_request_t *r, ngx_uint_t status,
 }
 
 
+static ngx_inline ngx_int_t
+ngx_http_usage_gate_response_header(ngx_http_request_t *r,
+    ngx_http_usage_gate_hname_t *name, u_char *value, size_t len)
+{
+    return ngx_http_usage_gate_push_header(&r->headers_out.headers, name,
+                                           value, len);
+}
+
+
 ngx_int_t
 ngx_http_usage_gate_filter_init(ngx_conf_t *cf)
 {
@@ -905,10 +925,10 @@ ngx_http_usage_gate_header_filter(ngx_http_request_t *r)
     if (ctx->result == NGX_HTTP_USAGE_GATE_QUOTA
         || ctx->result == NGX_HTTP_USAGE_GATE_RATE)
     {
-        if (ngx_http_usage_gate_add_header(r, &r->headers_out.headers,
-                                           "Retry-After", p,
-                                           ug_fmt_uint((char *) p,
-                                                   ctx->d.retry_after))
+        len = ug_fmt_uint((char *) p, ctx->d.retry_after);
+
+        if (ngx_http_usage_gate_response_header(r,
+                &ngx_http_usage_gate_h_retry_after, p, len)
             != NGX_OK)
         {
             return NGX_ERROR;
@@ -924,8 +944,8 @@ ngx_http_usage_gate_header_filter(ngx_http_request_t *r)
     mcf = ngx_http_get_module_main_conf(r, ngx_http_usage_gate_module);
     plan = &mcf->plans.plans[ctx->plan];
 
-    if (ngx_http_usage_gate_add_header(r, &r->headers_out.headers, "X-Plan",
-                                       (u_char *) plan->name, plan->len)
+    if (ngx_http_usage_gate_response_header(r, &ngx_http_usage_gate_h_plan,
+                                            (u_char *) plan->name, plan->len)
         != NGX_OK)
     {
         return NGX_ERROR;
@@ -941,10 +961,16 @@ ngx_http_usage_gate_header_filter(ngx_http_request_t *r)
     hard.month = ug_month_hard_limit(&ctx->limits, &ctx->terms);
 
     if (hard.month != UG_OFF) {
-        if (ngx_http_usage_gate_add_header(r, &r->headers_out.headers,
-                                           "X-Usage-Remaining", p,
-                                           ug_fmt_uint((char *) p,
-                                               ctx->d.month_remaining))
+        /* the same digits as the upstream's X-Usage-Month-Remaining */
+        if (ctx->remaining.len == 0) {
+            ctx->remaining.data = p;
+            ctx->remaining.len = ug_fmt_uint((char *) p,
+                                             ctx->d.month_remaining);
+        }
+
+        if (ngx_http_usage_gate_response_header(r,
+                &ngx_http_usage_gate_h_remaining, ctx->remaining.data,
+                ctx->remaining.len)
             != NGX_OK)
         {
             return NGX_ERROR;
@@ -954,10 +980,10 @@ ngx_http_usage_gate_header_filter(ngx_http_request_t *r)
     p += UG_FMT_UINT_MAX;
 
     /* the bucket's fill, never above the cap it reports against */
-    if (ngx_http_usage_gate_add_header(r, &r->headers_out.headers,
-                                       "X-Usage-This-Minute", p,
-                                       ug_fmt_uint((char *) p,
-                                                   ctx->d.minute_fill))
+    len = ug_fmt_uint((char *) p, ctx->d.minute_fill);
+
+    if (ngx_http_usage_gate_response_header(r,
+            &ngx_http_usage_gate_h_this_minute, p, len)
         != NGX_OK)
     {
         return NGX_ERROR;
@@ -967,10 +993,10 @@ ngx_http_usage_gate_header_filter(ngx_http_request_t *r)
 
     /* units of this call past the included month: billed as overage */
     if (ctx->d.verdict == UG_ALLOWED && ctx->d.overage) {
-        if (ngx_http_usage_gate_add_header(r, &r->headers_out.headers,
-                                           "X-Usage-Overage", p,
-                                           ug_fmt_uint((char *) p,
-                                                       ctx->d.overage))
+        len = ug_fmt_uint((char *) p, ctx->d.overage);
+
+        if (ngx_http_usage_gate_response_header(r,
+                &ngx_http_usage_gate_h_overage, p, len)
             != NGX_OK)
         {
             return NGX_ERROR;
@@ -999,26 +1025,27 @@ ngx_http_usage_gate_header_filter(ngx_http_request_t *r)
         }
     }
 
-    if (len) {
-        if (ngx_http_usage_gate_add_header(r, &r->headers_out.headers,
-                                           "RateLimit-Policy", value, len)
-            != NGX_OK)
-        {
-            return NGX_ERROR;
-        }
+    if (len == 0) {
+        return ngx_http_next_header_filter(r);
+    }
 
-        p += UG_FMT_FIELD_MAX;
+    if (ngx_http_usage_gate_response_header(r, &ngx_http_usage_gate_h_policy,
+                                            value, len)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
 
-        len = ug_fmt_ratelimit((char *) p, UG_FMT_FIELD_MAX, &hard,
-                               &ctx->d);
+    p += UG_FMT_FIELD_MAX;
 
-        if (len
-            && ngx_http_usage_gate_add_header(r, &r->headers_out.headers,
-                                              "RateLimit", p, len)
-               != NGX_OK)
-        {
-            return NGX_ERROR;
-        }
+    len = ug_fmt_ratelimit((char *) p, UG_FMT_FIELD_MAX, &hard, &ctx->d);
+
+    if (len
+        && ngx_http_usage_gate_response_header(r,
+               &ngx_http_usage_gate_h_ratelimit, p, len)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
     }
 
     return ngx_http_next_header_filter(r);

@@ -116,6 +116,8 @@ typedef struct {
     ngx_str_t                     user;
     ngx_str_t                     org;
     ngx_str_t                     owner;
+    ngx_str_t                     remaining;    /* month_remaining, as
+                                                   sent upstream */
     ngx_int_t                     plan;         /* index in the table */
     ug_limits_t                   limits;
     ug_terms_t                    terms;        /* overage band, anchor */

@@ -156,6 +156,33 @@ found:
 }
 
 
+ngx_int_t
+ngx_http_usage_gate_push_header(ngx_list_t *list,
+    ngx_http_usage_gate_hname_t *name, u_char *value, size_t len)
+{
+    ngx_table_elt_t  *h;
+
+    h = ngx_list_push(list);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (name->hash == 0) {
+        /* a hash of 0 marks a deleted header for nginx's filters */
+        name->hash = ngx_hash_key(name->lowcase, name->key.len);
+        name->hash += (name->hash == 0);
+    }
+
+    h->hash = name->hash;
+    h->key = name->key;
+    h->lowcase_key = name->lowcase;
+    h->value.data = value;
+    h->value.len = len;
+
+    return NGX_OK;
+}
+
+
 ngx_table_elt_t *
 ngx_http_usage_gate_find_header(ngx_list_t *headers, const char *name,
     size_t len)

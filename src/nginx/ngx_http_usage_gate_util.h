@@ -24,6 +24,23 @@ ngx_int_t ngx_http_usage_gate_output(ngx_http_request_t *r,
 ngx_int_t ngx_http_usage_gate_add_header(ngx_http_request_t *r,
     ngx_list_t *list, char *name, u_char *value, size_t len);
 
+/*
+ * A header name the request path adds on every request: its lower-cased
+ * form is given, its hash worked out on first use, so that adding it is a
+ * list push and a few stores.  At most 31 bytes.
+ */
+typedef struct {
+    ngx_str_t                     key;
+    ngx_uint_t                    hash;      /* 0: not yet worked out */
+    u_char                        lowcase[32];
+} ngx_http_usage_gate_hname_t;
+
+#define ngx_http_usage_gate_hname(name, low)  { ngx_string(name), 0, low }
+
+/* Appends "name: value" to a header list. */
+ngx_int_t ngx_http_usage_gate_push_header(ngx_list_t *list,
+    ngx_http_usage_gate_hname_t *name, u_char *value, size_t len);
+
 /* The first header of a list with this name (case-insensitive), or NULL. */
 ngx_table_elt_t *ngx_http_usage_gate_find_header(ngx_list_t *headers,
     const char *name, size_t len);

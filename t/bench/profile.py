@@ -58,8 +58,8 @@ FUNCS = [
      "ngx_http_usage_gate_header_filter"),
     ("  RateLimit-Policy formatting", "ug_fmt_policy"),
     ("  RateLimit formatting", "ug_fmt_ratelimit"),
-    ("add_header, all calls (both directions)",
-     "ngx_http_usage_gate_add_header"),
+    ("usage headers added, all calls (both directions)",
+     "ngx_http_usage_gate_push_header"),
     ("nginx header parsing, whole request (**)",
      "ngx_http_parse_header_line"),
 ]
@@ -197,11 +197,18 @@ def main() -> int:
             print(f"callgrind dumps kept in {outdir}")
 
     out = []
-    base = next((t for r, t, _ in results if r.baseline), None)
-    basef = next((f for r, _, f in results if r.baseline), None)
+    first = next(((t, f) for r, t, f in results if r.baseline),
+                 (None, None))
+    bases = {r.key: (t, f) for r, t, f in results if r.baseline}
+
+    def base_of(row: B.Row):
+        # the row's own baseline if it was profiled, else the first one
+        return bases.get(row.base, first)
+
     out.append("| row | instructions / request | gate's extra | extra % |")
     out.append("|---|---:|---:|---:|")
     for r, t, _ in results:
+        base = base_of(r)[0]
         extra = "—" if base is None or r.baseline else f"{t - base:,.0f}"
         pct = "—" if base is None or r.baseline else \
             f"{100 * (t - base) / base:.1f}%"
@@ -214,8 +221,9 @@ def main() -> int:
         out.append("|---|" + "---:|" * len(gated))
         for label, fn in FUNCS:
             vals = []
-            for _, _, f in gated:
+            for r, _, f in gated:
                 v = f[fn]
+                basef = base_of(r)[1]
                 if fn in DELTA and basef is not None:
                     v -= basef[fn]
                 vals.append(f"{v:,.0f}")

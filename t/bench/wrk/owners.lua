@@ -12,9 +12,11 @@
 -- Thread t (0-based) sends ids t, t+THREADS, t+2*THREADS, ... and starts
 -- over at the end of its share: the threads together cover every id, and
 -- no two threads share one.  Every row builds its request the same way,
--- per request (one string concatenation), so that the client's cost per
+-- per request (one string concatenation), so that the client's work per
 -- request is the same whatever OWNERS is, and init() stays cheap (wrk's
--- CPU time, which the bench reports, includes init()).
+-- CPU time, which the bench reports, includes init()).  Its cost is not
+-- the same: a million distinct lines miss the caches that one line hits,
+-- so bench.py compares many-owner rows with ungated runs of the same ids.
 
 local nthreads_seen = 0
 

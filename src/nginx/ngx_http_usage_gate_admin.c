@@ -213,9 +213,9 @@ ngx_http_usage_gate_admin_handler(ngx_http_request_t *r)
         if (len != lcf->admin_token.len
             || CRYPTO_memcmp(token, lcf->admin_token.data, len) != 0)
         {
-            if (ngx_http_usage_gate_add_header(r, &r->headers_out.headers,
-                                               "WWW-Authenticate",
-                                               (u_char *) "Bearer", 6)
+            if (ngx_http_usage_gate_push_header(&r->headers_out.headers,
+                    &ngx_http_usage_gate_h_www_authenticate,
+                    (u_char *) "Bearer", sizeof("Bearer") - 1)
                 != NGX_OK)
             {
                 return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -241,10 +241,9 @@ ngx_http_usage_gate_admin_handler(ngx_http_request_t *r)
         != 0)
     {
         if (ctx->req.status == NGX_HTTP_NOT_ALLOWED && ctx->req.allow) {
-            if (ngx_http_usage_gate_add_header(r, &r->headers_out.headers,
-                                               "Allow",
-                                               (u_char *) ctx->req.allow,
-                                               ngx_strlen(ctx->req.allow))
+            if (ngx_http_usage_gate_push_header(&r->headers_out.headers,
+                    &ngx_http_usage_gate_h_allow, (u_char *) ctx->req.allow,
+                    ngx_strlen(ctx->req.allow))
                 != NGX_OK)
             {
                 return NGX_HTTP_INTERNAL_SERVER_ERROR;

@@ -29,6 +29,9 @@ static void ngx_http_usage_gate_ddb_exiting(
 static void ngx_http_usage_gate_ddb_hold_handler(ngx_event_t *ev);
 static ngx_uint_t ngx_http_usage_gate_ddb_in_flight(void);
 static void ngx_http_usage_gate_ddb_cancel(ngx_log_t *log);
+static ngx_int_t ngx_http_usage_gate_ddb_flush_post(
+    ngx_http_usage_gate_ddb_flush_t *f, const char *op, ngx_str_t *body,
+    const ug_aws_creds_t *creds, ngx_http_usage_gate_curl_done_pt done);
 static ngx_uint_t ngx_http_usage_gate_ddb_once_take(
     ngx_http_usage_gate_ddb_node_t *st);
 static ngx_http_usage_gate_ddb_node_t *ngx_http_usage_gate_ddb_once_find(
@@ -399,16 +402,11 @@ ngx_http_usage_gate_ddb_sync_fill(ngx_http_usage_gate_ddb_conf_t *dc)
                                                    f->delta, -1, f->writer,
                                                    f->seq, 0, &body,
                                                    ngx_cycle->log);
-            if (rc == NGX_OK) {
-                f->curl = ngx_http_usage_gate_curl_post(ngx_cycle->log,
-                                 dc->endpoint, UG_DDB_OP_UPDATE, &body,
-                                 dc->connect_timeout, dc->timeout, creds,
-                                 dc->region, ngx_http_usage_gate_ddb_flushed,
-                                 f);
-                ngx_free(body.data);
-            }
-
-            if (f->curl == NULL) {
+            if (rc != NGX_OK
+                || ngx_http_usage_gate_ddb_flush_post(f, UG_DDB_OP_UPDATE,
+                       &body, creds, ngx_http_usage_gate_ddb_flushed)
+                   != NGX_OK)
+            {
                 /* as if DynamoDB had failed: the units go back */
                 ngx_memzero(&res, sizeof(ug_ddb_result_t));
                 ngx_cpystrn((u_char *) res.type, (u_char *) "NoRequest",
@@ -426,6 +424,27 @@ ngx_http_usage_gate_ddb_sync_fill(ngx_http_usage_gate_ddb_conf_t *dc)
     if (dc->inflight == 0) {
         ngx_http_usage_gate_ddb_sync_end(dc);
     }
+}
+
+
+/* Sends one request of a sync write with the zone's timeouts; frees the
+ * body. */
+static ngx_int_t
+ngx_http_usage_gate_ddb_flush_post(ngx_http_usage_gate_ddb_flush_t *f,
+    const char *op, ngx_str_t *body, const ug_aws_creds_t *creds,
+    ngx_http_usage_gate_curl_done_pt done)
+{
+    ngx_http_usage_gate_ddb_conf_t  *dc;
+
+    dc = f->conf;
+
+    f->curl = ngx_http_usage_gate_curl_post(ngx_cycle->log, dc->endpoint,
+                                            op, body, dc->connect_timeout,
+                                            dc->timeout, creds, dc->region,
+                                            done, f);
+    ngx_free(body->data);
+
+    return (f->curl != NULL) ? NGX_OK : NGX_ERROR;
 }
 
 
@@ -483,18 +502,12 @@ ngx_http_usage_gate_ddb_flushed(void *data, ngx_int_t rc, long status,
                                                  f->month, 0, 0, f->writer,
                                                  f->seq, 1, &get,
                                                  ngx_cycle->log)
+               == NGX_OK
+            && ngx_http_usage_gate_ddb_flush_post(f, UG_DDB_OP_GET, &get,
+                   creds, ngx_http_usage_gate_ddb_checked)
                == NGX_OK)
         {
-            f->curl = ngx_http_usage_gate_curl_post(ngx_cycle->log,
-                                 dc->endpoint, UG_DDB_OP_GET, &get,
-                                 dc->connect_timeout, dc->timeout, creds,
-                                 dc->region, ngx_http_usage_gate_ddb_checked,
-                                 f);
-            ngx_free(get.data);
-
-            if (f->curl != NULL) {
-                return;
-            }
+            return;
         }
 
         /* not known: settled at a later round */

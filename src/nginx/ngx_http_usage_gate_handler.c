@@ -97,6 +97,15 @@ static ngx_http_usage_gate_hname_t  ngx_http_usage_gate_h_ratelimit =
     (sizeof(ngx_http_usage_gate_owned) / sizeof(ngx_http_usage_gate_owned[0]))
 
 
+static ngx_inline ngx_int_t
+ngx_http_usage_gate_response_header(ngx_http_request_t *r,
+    ngx_http_usage_gate_hname_t *name, u_char *value, size_t len)
+{
+    return ngx_http_usage_gate_push_header(&r->headers_out.headers, name,
+                                           value, len);
+}
+
+
 ngx_http_usage_gate_ctx_t *
 ngx_http_usage_gate_get_ctx(ngx_http_request_t *r)
 {
@@ -798,10 +807,9 @@ ngx_http_usage_gate_challenge(ngx_http_request_t *r, ngx_str_t *detail)
     ctx = ngx_http_get_module_ctx(r, ngx_http_usage_gate_module);
 
     if (ctx == NULL || ctx->jwt_error == NULL || ctx->jwt == NULL) {
-        return ngx_http_usage_gate_add_header(r, &r->headers_out.headers,
-                                              "WWW-Authenticate",
-                                              (u_char *) "Bearer",
-                                              sizeof("Bearer") - 1);
+        return ngx_http_usage_gate_response_header(r,
+                   &ngx_http_usage_gate_h_www_authenticate,
+                   (u_char *) "Bearer", sizeof("Bearer") - 1);
     }
 
     len = sizeof("Bearer error=\"invalid_token\", error_description=\"\"")
@@ -826,8 +834,8 @@ ngx_http_usage_gate_challenge(ngx_http_request_t *r, ngx_str_t *detail)
 
     *last++ = '"';
 
-    return ngx_http_usage_gate_add_header(r, &r->headers_out.headers,
-                                          "WWW-Authenticate", p, last - p);
+    return ngx_http_usage_gate_response_header(r,
+               &ngx_http_usage_gate_h_www_authenticate, p, last - p);
 }
 
 
@@ -866,15 +874,6 @@ ngx_http_usage_gate_send_json(ngx_http_request_t *r, ngx_uint_t status,
                                          len));
 
     return NGX_DONE;
-}
-
-
-static ngx_inline ngx_int_t
-ngx_http_usage_gate_response_header(ngx_http_request_t *r,
-    ngx_http_usage_gate_hname_t *name, u_char *value, size_t len)
-{
-    return ngx_http_usage_gate_push_header(&r->headers_out.headers, name,
-                                           value, len);
 }
 
 

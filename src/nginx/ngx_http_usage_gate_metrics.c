@@ -50,9 +50,10 @@ ngx_http_usage_gate_metrics_handler(ngx_http_request_t *r)
     static ngx_str_t  json_type = ngx_string(UG_METRICS_JSON_TYPE);
 
     if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
-        if (ngx_http_usage_gate_add_header(r, &r->headers_out.headers,
-                                           "Allow", (u_char *) "GET, HEAD",
-                                           sizeof("GET, HEAD") - 1)
+        if (ngx_http_usage_gate_push_header(&r->headers_out.headers,
+                                            &ngx_http_usage_gate_h_allow,
+                                            (u_char *) "GET, HEAD",
+                                            sizeof("GET, HEAD") - 1)
             != NGX_OK)
         {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;

@@ -68,92 +68,11 @@ ngx_http_usage_gate_output(ngx_http_request_t *r, ngx_uint_t status,
 }
 
 
-/*
- * The header names the module adds, lower-cased and hashed once per
- * worker: names are string constants, so their address is their key.
- * Request headers need both (proxy_set_header overrides are looked up by
- * them); response headers need neither, only a hash that is not 0.
- */
-typedef struct {
-    const char                   *name;
-    size_t                        len;
-    ngx_uint_t                    hash;
-    u_char                        lowcase[32];
-} ngx_http_usage_gate_name_t;
-
-
-#define NGX_HTTP_USAGE_GATE_NAMES  32     /* a power of two */
-
-
-/* open addressing from a hash of the name's address: a name is found
- * in a probe or two instead of a walk through every name before it */
-static ngx_http_usage_gate_name_t
-    ngx_http_usage_gate_names[NGX_HTTP_USAGE_GATE_NAMES];
-
-
-ngx_int_t
-ngx_http_usage_gate_add_header(ngx_http_request_t *r, ngx_list_t *list,
-    char *name, u_char *value, size_t len)
-{
-    uintptr_t                    a;
-    ngx_uint_t                   i, k;
-    ngx_table_elt_t             *h;
-    ngx_http_usage_gate_name_t  *n;
-
-    h = ngx_list_push(list);
-    if (h == NULL) {
-        return NGX_ERROR;
-    }
-
-    h->value.data = value;
-    h->value.len = len;
-
-    a = (uintptr_t) name;
-    k = (ngx_uint_t) ((a >> 3) ^ (a >> 8));
-
-    for (i = 0; i < NGX_HTTP_USAGE_GATE_NAMES; i++) {
-        n = &ngx_http_usage_gate_names[(k + i)
-                                       & (NGX_HTTP_USAGE_GATE_NAMES - 1)];
-
-        if (n->name == name) {
-            goto found;
-        }
-
-        if (n->name == NULL) {
-            n->len = ngx_strlen(name);
-
-            if (n->len > sizeof(n->lowcase)) {
-                break;
-            }
-
-            n->hash = ngx_hash_strlow(n->lowcase, (u_char *) name, n->len);
-            n->name = name;
-            goto found;
-        }
-    }
-
-    /* not memoized: a name too long or too many names */
-    h->key.data = (u_char *) name;
-    h->key.len = ngx_strlen(name);
-
-    h->lowcase_key = ngx_pnalloc(r->pool, h->key.len);
-    if (h->lowcase_key == NULL) {
-        return NGX_ERROR;
-    }
-
-    h->hash = ngx_hash_strlow(h->lowcase_key, h->key.data, h->key.len);
-
-    return NGX_OK;
-
-found:
-
-    h->key.data = (u_char *) name;
-    h->key.len = n->len;
-    h->lowcase_key = n->lowcase;
-    h->hash = n->hash ? n->hash : 1;
-
-    return NGX_OK;
-}
+/* headers more than one file adds */
+ngx_http_usage_gate_hname_t  ngx_http_usage_gate_h_www_authenticate =
+    ngx_http_usage_gate_hname("WWW-Authenticate", "www-authenticate");
+ngx_http_usage_gate_hname_t  ngx_http_usage_gate_h_allow =
+    ngx_http_usage_gate_hname("Allow", "allow");
 
 
 ngx_int_t

@@ -19,15 +19,10 @@ uint64_t ngx_http_usage_gate_now_us(void);
 ngx_int_t ngx_http_usage_gate_output(ngx_http_request_t *r,
     ngx_uint_t status, ngx_str_t *type, u_char *body, size_t len);
 
-/* Appends "name: value" to a header list; name must be a string constant
- * (its address memoizes its lower-cased form and hash). */
-ngx_int_t ngx_http_usage_gate_add_header(ngx_http_request_t *r,
-    ngx_list_t *list, char *name, u_char *value, size_t len);
-
 /*
- * A header name the request path adds on every request: its lower-cased
- * form is given, its hash worked out on first use, so that adding it is a
- * list push and a few stores.  At most 31 bytes.
+ * A header name the module adds: its lower-cased form is given, its hash
+ * worked out on first use, so that adding it is a list push and a few
+ * stores.  At most 31 bytes.
  */
 typedef struct {
     ngx_str_t                     key;
@@ -40,6 +35,9 @@ typedef struct {
 /* Appends "name: value" to a header list. */
 ngx_int_t ngx_http_usage_gate_push_header(ngx_list_t *list,
     ngx_http_usage_gate_hname_t *name, u_char *value, size_t len);
+
+extern ngx_http_usage_gate_hname_t  ngx_http_usage_gate_h_www_authenticate;
+extern ngx_http_usage_gate_hname_t  ngx_http_usage_gate_h_allow;
 
 /* The first header of a list with this name (case-insensitive), or NULL. */
 ngx_table_elt_t *ngx_http_usage_gate_find_header(ngx_list_t *headers,

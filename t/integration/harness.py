@@ -287,6 +287,51 @@ def connect(port: int, source: str = "127.0.0.1", host: str = "127.0.0.1",
                                       source_address=(source, 0))
 
 
+def hammer(port: int, total: int, conns: int, headers, body: bytes,
+           path: str = "/ask", together: bool = False,
+           timeout: float = 120.0) -> Tuple[Dict[int, int], List[str]]:
+    """`total` POSTs of `body` to `path` over `conns` keep-alive
+    connections at once, as fast as each connection gets its answers.
+    headers: a list, or a function of the connection's number (0 ..
+    conns-1) that returns one.  together: every connection is open
+    before the first request is sent.  Returns ({status: count}, the
+    errors the connections met)."""
+    lock = threading.Lock()
+    todo = [total]
+    statuses: Dict[int, int] = {}
+    errors: List[str] = []
+    barrier = threading.Barrier(conns) if together else None
+
+    def worker(n: int):
+        hl = headers(n) if callable(headers) else headers
+        c = connect(port, timeout=30)
+        try:
+            c.connect()
+            if barrier is not None:
+                barrier.wait(10)
+            while True:
+                with lock:
+                    if todo[0] == 0:
+                        return
+                    todo[0] -= 1
+                r = send(c, "POST", path, hl, body)
+                with lock:
+                    statuses[r.status] = statuses.get(r.status, 0) + 1
+        except Exception as e:  # noqa: BLE001 -- returned to the caller
+            with lock:
+                errors.append(repr(e))
+        finally:
+            c.close()
+
+    threads = [threading.Thread(target=worker, args=(n,))
+               for n in range(conns)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout)
+    return statuses, errors
+
+
 def request(port: int, path: str = "/", method: str = "GET", headers=None,
             body=None, source: str = "127.0.0.1",
             timeout: float = 15.0) -> Response:

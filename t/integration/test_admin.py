@@ -18,8 +18,8 @@ import unittest
 import urllib.parse
 
 from harness import (ASK_BODY, GateTestCase, Nginx, anon_owner, ask, connect,
-                     gated, minute_guard, month_reset_seconds, request, send,
-                     user)
+                     gated, hammer, minute_guard, month_reset_seconds,
+                     request, send, user)
 
 ADMIN = "/usage_gate/admin/owners/"
 TOKEN = "s3cret-admin-token-0123456789"
@@ -514,31 +514,9 @@ class Workers(AdminCase):
         quota, total, conns = 600, 700, 8
         who = user("hot", "bulk")
         self.asks(1, who)                   # the owner exists from here
-        lock = threading.Lock()
-        todo = [total - 1]
-        statuses = {}
         errors = []
         reads = []
         done = threading.Event()
-        body = json.dumps(ASK_BODY).encode()
-        headers = [("Content-Type", "application/json")] + who
-
-        def hammer():
-            c = connect(self.port)
-            try:
-                while True:
-                    with lock:
-                        if todo[0] == 0:
-                            return
-                        todo[0] -= 1
-                    r = send(c, "POST", "/ask", headers, body)
-                    with lock:
-                        statuses[r.status] = statuses.get(r.status, 0) + 1
-            except Exception as e:  # noqa: BLE001 -- reported below
-                with lock:
-                    errors.append(repr(e))
-            finally:
-                c.close()
 
         def reader():
             c = connect(self.port)
@@ -556,11 +534,11 @@ class Workers(AdminCase):
 
         rt = threading.Thread(target=reader)
         rt.start()
-        threads = [threading.Thread(target=hammer) for _ in range(conns)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(60)
+        statuses, load_errors = hammer(
+            self.port, total - 1, conns,
+            [("Content-Type", "application/json")] + who,
+            json.dumps(ASK_BODY).encode(), timeout=60)
+        errors += load_errors
         done.set()
         rt.join(10)
 

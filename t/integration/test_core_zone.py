@@ -4,12 +4,11 @@ counts kept across reloads, and the calendar-month rollover (under faketime).
 
 import calendar
 import json
-import threading
 import time
 import unittest
 
-from harness import (ASK_BODY, GATE_HTTP, GateTestCase, ask, connect, gated,
-                     port_open, request, send, server, user, wait_for)
+from harness import (ASK_BODY, GATE_HTTP, GateTestCase, ask, gated, hammer,
+                     port_open, request, server, user, wait_for)
 
 
 class Concurrency(GateTestCase):
@@ -34,39 +33,12 @@ class Concurrency(GateTestCase):
         self.assertEqual(len(ng.workers_now()), 2)
         total = 1300
         conns = 64
-        lock = threading.Lock()
-        todo = [total]
-        statuses = {}
-        errors = []
-        barrier = threading.Barrier(conns)
-        body = json.dumps(ASK_BODY).encode()
         headers = [("X-User-Id", "hammer"), ("Content-Type",
                                               "application/json")]
-
-        def worker():
-            c = connect(self.port, timeout=30)
-            try:
-                c.connect()
-                barrier.wait(10)
-                while True:
-                    with lock:
-                        if todo[0] == 0:
-                            return
-                        todo[0] -= 1
-                    r = send(c, "POST", "/ask", headers, body)
-                    with lock:
-                        statuses[r.status] = statuses.get(r.status, 0) + 1
-            except Exception as e:  # noqa: BLE001 -- reported below
-                with lock:
-                    errors.append(repr(e))
-            finally:
-                c.close()
-
-        threads = [threading.Thread(target=worker) for _ in range(conns)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(120)
+        # every connection open before the first request: all 64 race
+        statuses, errors = hammer(self.port, total, conns, headers,
+                                  json.dumps(ASK_BODY).encode(),
+                                  together=True)
         self.assertEqual(errors, [])
         self.assertEqual(statuses, {200: 1000, 402: 300})
         # both workers served: the count is shared, not per process

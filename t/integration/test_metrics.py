@@ -8,15 +8,13 @@ import json
 import os
 import re
 import shutil
-import threading
 import time
 import unittest
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from harness import (ASK_BODY, GateTestCase, ask, connect, gated, request,
-                     send, server, user,
-                     wait_for, worker_mkdir)
+from harness import (ASK_BODY, GateTestCase, ask, gated, hammer, request,
+                     server, user, wait_for, worker_mkdir)
 
 RESULTS = ("allowed", "quota", "rate", "dry_run_quota", "dry_run_rate",
            "bypass", "unauthorized", "bad_request", "unavailable",
@@ -293,39 +291,12 @@ class Workers(MetricsCase):
 
     def hammer(self, total: int, conns: int = 32):
         """total requests as plan team, over conns keep-alive connections
-        at once; returns {status: count} and the access log's pids."""
-        lock = threading.Lock()
-        todo = [total]
-        statuses = {}
-        errors = []
-        body = json.dumps(ASK_BODY).encode()
-
-        def worker(n):
-            c = connect(self.port, timeout=30)
-            try:
-                c.connect()
-                while True:
-                    with lock:
-                        if todo[0] == 0:
-                            return
-                        todo[0] -= 1
-                    r = send(c, "POST", "/ask", user(f"w{n}", "team")
-                             + [("Content-Type", "application/json")],
-                             body)
-                    with lock:
-                        statuses[r.status] = statuses.get(r.status, 0) + 1
-            except Exception as e:  # noqa: BLE001 -- reported below
-                with lock:
-                    errors.append(repr(e))
-            finally:
-                c.close()
-
-        threads = [threading.Thread(target=worker, args=(n,))
-                   for n in range(conns)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(120)
+        at once (one owner each); returns {status: count}."""
+        statuses, errors = hammer(
+            self.port, total, conns,
+            lambda n: user(f"w{n}", "team")
+            + [("Content-Type", "application/json")],
+            json.dumps(ASK_BODY).encode())
         self.assertEqual(errors, [])
         return statuses
 
